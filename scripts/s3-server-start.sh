@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Starts a throwaway single-node Ceph cluster (one mon, one memstore OSD, radosgw with the beast frontend)
+# bound to 127.0.0.1, for tests, benchmarks and the demo. Everything lives in one state directory:
+#   scripts/s3-server-start.sh [STATE_DIR]        (default: .s3-server in the project root)
+# On success it prints the path of STATE_DIR/env, a file of S3_* variables to source, e.g.
+#   . "$(scripts/s3-server-start.sh)"
+# Stop it with scripts/s3-server-stop.sh [STATE_DIR]; it stops exactly the pids recorded here.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+state=${1:-$root/.s3-server}
+access_key=${S3_TEST_ACCESS_KEY:-infratoolsaccess}
+secret_key=${S3_TEST_SECRET_KEY:-infratools-secret-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')}
+
+log() { echo "s3-server: $*" >&2; }
+
+"$root/scripts/install-deps.sh" ceph >&2
+
+if [[ -f "$state/pids" ]] && "$root/scripts/s3-server-stop.sh" --check "$state"; then
+  log "already running in $state"
+  echo "$state/env"
+  exit 0
+fi
+rm -rf "$state"
+mkdir -p "$state"/{mon,osd,run,log}
+state=$(cd "$state" && pwd)
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+pick_port() {
+  local p
+  for _ in $(seq 1 200); do
+    p=$(( 20000 + RANDOM % 30000 ))
+    if port_free "$p"; then echo "$p"; return 0; fi
+  done
+  log "no free port found"; return 1
+}
+mon_port=$(pick_port)
+s3_port=${S3_TEST_PORT:-$(pick_port)}
+fsid=$(cat /proc/sys/kernel/random/uuid)
+
+cat > "$state/ceph.conf" <<CONF
+[global]
+fsid = $fsid
+mon host = [v2:127.0.0.1:$mon_port]
+mon initial members = a
+public network = 127.0.0.0/8
+ms bind msgr1 = false
+ms bind ipv6 = false
+auth cluster required = none
+auth service required = none
+auth client required = none
+auth allow insecure global id reclaim = true
+# without cephx there is no session key, so every messenger must accept plain crc mode
+ms cluster mode = crc
+ms service mode = crc
+ms client mode = crc
+ms mon cluster mode = crc
+ms mon service mode = crc
+ms mon client mode = crc
+osd pool default size = 1
+osd pool default min size = 1
+osd pool default pg num = 8
+osd pool default pgp num = 8
+osd crush chooseleaf type = 0
+osd objectstore = memstore
+memstore device bytes = ${S3_TEST_MEMSTORE_BYTES:-8589934592}
+mon allow pool size one = true
+mon warn on pool no redundancy = false
+mon max pg per osd = 1000
+run dir = $state/run
+admin socket = $state/run/\$name.asok
+log file = $state/log/\$name.log
+pid file = $state/run/\$name.pid
+keyring = $state/keyring
+[mon]
+mon data = $state/mon
+paxos propose interval = 0.01
+[osd]
+osd data = $state/osd
+osd max object name len = 460
+osd max object namespace len = 64
+[client.rgw]
+rgw frontends = beast endpoint=127.0.0.1:$s3_port
+rgw dns name = localhost
+rgw data = $state/rgw
+rgw enable usage log = false
+rgw max chunk size = 4194304
+CONF
+
+conf=$state/ceph.conf
+ceph-authtool --create-keyring "$state/keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null
+monmaptool --create --add a "v2:127.0.0.1:$mon_port" --fsid "$fsid" "$state/monmap" >/dev/null
+ceph-mon -c "$conf" -i a --mkfs --monmap "$state/monmap" --keyring "$state/keyring"
+
+start_daemon() { # name command...
+  local name=$1; shift
+  "$@" > "$state/log/$name.out" 2>&1 &
+  echo "$name $!" >> "$state/pids"
+}
+wait_for() { # seconds description command...
+  local secs=$1 what=$2; shift 2
+  local deadline=$(( $(date +%s%N) + secs * 1000000000 ))
+  until "$@" >/dev/null 2>&1; do
+    if (( $(date +%s%N) > deadline )); then log "timed out waiting for $what (logs in $state/log)"; return 1; fi
+    sleep 0.05
+  done
+}
+fail() { log "$1"; [[ -n "${S3_TEST_KEEP_ON_FAIL:-}" ]] && exit 1; "$root/scripts/s3-server-stop.sh" "$state" >&2 || true; exit 1; }
+
+: > "$state/pids"
+start_daemon mon ceph-mon -c "$conf" -i a -f
+ceph_cli() { timeout 20 ceph -c "$conf" --connect-timeout 10 "$@"; }
+wait_for 30 "ceph-mon" ceph_cli mon stat || fail "ceph-mon did not start"
+
+osd_uuid=$(cat /proc/sys/kernel/random/uuid)
+osd_id=$(ceph_cli osd new "$osd_uuid")
+ceph-osd -c "$conf" -i "$osd_id" --mkfs --osd-uuid "$osd_uuid" >/dev/null 2>&1 || fail "ceph-osd --mkfs failed"
+start_daemon osd ceph-osd -c "$conf" -i "$osd_id" -f
+osd_up() { ceph_cli osd dump | grep -q "^osd.$osd_id up"; }
+wait_for 60 "ceph-osd" osd_up || fail "ceph-osd did not come up"
+
+radosgw-admin -c "$conf" -n client.rgw user create --uid=infratools --display-name="infra-tools tests" \
+  --access-key="$access_key" --secret-key="$secret_key" >/dev/null 2>"$state/log/user-create.err" \
+  || fail "radosgw-admin user create failed (see $state/log/user-create.err)"
+start_daemon rgw radosgw -c "$conf" -n client.rgw -f
+s3_up() { [[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$s3_port/")" =~ ^(200|403)$ ]]; }
+wait_for 60 "radosgw" s3_up || fail "radosgw did not answer on 127.0.0.1:$s3_port"
+
+umask 077
+cat > "$state/env" <<ENV
+S3_ENDPOINT=http://127.0.0.1:$s3_port
+S3_ACCESS_KEY=$access_key
+S3_SECRET_KEY=$secret_key
+S3_REGION=us-east-1
+S3_ADDRESSING=path
+S3_TEST_STATE_DIR=$state
+ENV
+log "S3 (Ceph RGW) on http://127.0.0.1:$s3_port, state in $state"
+echo "$state/env"
