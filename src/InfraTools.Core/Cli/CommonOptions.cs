@@ -1,0 +1,73 @@
+using System.CommandLine;
+using InfraTools.Logging;
+using InfraTools.S3;
+
+namespace InfraTools.Cli;
+
+/// <summary>The flags every tool shares, so they are spelled and documented the same everywhere.</summary>
+public static class CommonOptions
+{
+    public static readonly Option<bool> Json = new("--json") { Description = "Log one JSON object per line (for log shippers)", Recursive = true };
+    public static readonly Option<bool> Debug = new("--debug") { Description = "Log debug details, and stack traces of errors", Recursive = true };
+    public static readonly Option<bool> Quiet = new("--quiet", "-q") { Description = "Log only warnings and errors", Recursive = true };
+
+    public static readonly Option<string?> MetricsFile = new("--metrics-file")
+    {
+        Description = "Write Prometheus textfile metrics to this .prom file (env METRICS_FILE)",
+        HelpName = "PATH",
+        Recursive = true,
+    };
+
+    public static readonly Option<string?> Endpoint = new("--endpoint")
+    {
+        Description = "S3 endpoint URL, e.g. https://sos-ch-gva-2.exo.io (env S3_ENDPOINT, AWS_ENDPOINT_URL)",
+        HelpName = "URL",
+        Recursive = true,
+    };
+
+    public static readonly Option<string?> Region = new("--region")
+    {
+        Description = "S3 region (env S3_REGION, AWS_REGION, AWS_DEFAULT_REGION; default us-east-1)",
+        HelpName = "NAME",
+        Recursive = true,
+    };
+
+    public static readonly Option<string?> Addressing = new("--addressing")
+    {
+        Description = "Bucket addressing: path, virtual or auto (env S3_ADDRESSING; auto = virtual for AWS and Exoscale, else path)",
+        HelpName = "STYLE",
+        Recursive = true,
+    };
+
+    /// <summary>Adds the logging flags, and with <paramref name="s3"/> the S3 connection flags, and with <paramref name="metrics"/> --metrics-file.</summary>
+    public static void AddTo(Command command, bool s3, bool metrics)
+    {
+        command.Options.Add(Json);
+        command.Options.Add(Debug);
+        command.Options.Add(Quiet);
+        if (metrics) command.Options.Add(MetricsFile);
+        if (s3)
+        {
+            command.Options.Add(Endpoint);
+            command.Options.Add(Region);
+            command.Options.Add(Addressing);
+        }
+    }
+
+    public static LogOptions LogOptions(ParseResult parse) =>
+        new(parse.GetValue(Json), parse.GetValue(Debug), parse.GetValue(Quiet));
+
+    public static S3SettingsOverrides S3Overrides(ParseResult parse) =>
+        new(parse.GetValue(Endpoint), parse.GetValue(Region), parse.GetValue(Addressing));
+
+    /// <summary>--metrics-file, else METRICS_FILE, else null (no metrics written).</summary>
+    public static string? MetricsPath(ParseResult parse, Func<string, string?> environment)
+    {
+        var path = parse.GetValue(MetricsFile);
+        if (string.IsNullOrEmpty(path)) path = environment("METRICS_FILE");
+        if (string.IsNullOrEmpty(path)) return null;
+        if (!path.EndsWith(".prom", StringComparison.Ordinal))
+            throw new UsageException($"metrics file '{path}' must end in .prom (node_exporter's textfile collector reads only *.prom)");
+        return path;
+    }
+}

@@ -1,0 +1,134 @@
+using System.Security.Cryptography;
+using Minio.Helper;
+
+namespace InfraTools.S3;
+
+/// <summary>
+/// The ETag an S3 server gives an object uploaded by <see cref="S3Client.PutAsync"/>: the MD5 of the content for
+/// a single-part upload, or MD5(part MD5s) + "-N" for a multipart upload with Minio's part size. Used to verify
+/// uploads and to tell whether a local file equals a remote object without downloading it.
+/// </summary>
+public static class ObjectChecksum
+{
+    /// <summary>Minio switches to multipart uploads at this size.</summary>
+    public const long MultipartThreshold = 5L * 1024 * 1024;
+
+    /// <summary>The part size Minio uses for an object of <paramref name="size"/> bytes.</summary>
+    public static long PartSize(long size) => (long)Utils.CalculateMultiPartSize(size).PartSize;
+
+    public static bool IsMultipart(long size) => size >= MultipartThreshold;
+
+    /// <summary>True for an ETag of a multipart upload ("hex-N"), which is not the MD5 of the content.</summary>
+    public static bool IsMultipartETag(string etag) => etag.Contains('-', StringComparison.Ordinal);
+
+    /// <summary>Normalises an ETag as servers send it (quoted, any case) to lower-case hex without quotes.</summary>
+    public static string Normalize(string? etag) => (etag ?? "").Trim().Trim('"').ToLowerInvariant();
+
+    /// <summary>Computes the expected ETag of a stream of <paramref name="size"/> bytes, reading it once.</summary>
+    public static async Task<string> ComputeETagAsync(Stream content, long size, CancellationToken cancellationToken)
+    {
+        using var hasher = new ETagHasher(size);
+        var buffer = new byte[81920];
+        int read;
+        while ((read = await content.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+            hasher.Append(buffer.AsSpan(0, read));
+        return hasher.Finish();
+    }
+
+    public static async Task<string> ComputeETagAsync(string path, CancellationToken cancellationToken)
+    {
+        await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.SequentialScan);
+        return await ComputeETagAsync(file, file.Length, cancellationToken).ConfigureAwait(false);
+    }
+}
+
+/// <summary>Incremental ETag computation over bytes fed in order (used while uploading, so the file is read once).</summary>
+public sealed class ETagHasher : IDisposable
+{
+    private readonly long _partSize;
+    private readonly bool _multipart;
+    private readonly IncrementalHash _whole = IncrementalHash.CreateHash(HashAlgorithmName.MD5);
+    private readonly IncrementalHash _part = IncrementalHash.CreateHash(HashAlgorithmName.MD5);
+    private readonly List<byte[]> _partHashes = [];
+    private long _inPart;
+    private long _total;
+
+    public ETagHasher(long size)
+    {
+        _multipart = ObjectChecksum.IsMultipart(size);
+        _partSize = _multipart ? ObjectChecksum.PartSize(size) : long.MaxValue;
+    }
+
+    public long BytesHashed => _total;
+
+    public void Append(ReadOnlySpan<byte> data)
+    {
+        _total += data.Length;
+        if (!_multipart)
+        {
+            _whole.AppendData(data);
+            return;
+        }
+        while (!data.IsEmpty)
+        {
+            var take = (int)Math.Min(data.Length, _partSize - _inPart);
+            _part.AppendData(data[..take]);
+            _inPart += take;
+            data = data[take..];
+            if (_inPart == _partSize)
+            {
+                _partHashes.Add(_part.GetHashAndReset());
+                _inPart = 0;
+            }
+        }
+    }
+
+    public string Finish()
+    {
+        if (!_multipart) return Convert.ToHexStringLower(_whole.GetHashAndReset());
+        if (_inPart > 0 || _partHashes.Count == 0) _partHashes.Add(_part.GetHashAndReset());
+        var combined = IncrementalHash.CreateHash(HashAlgorithmName.MD5);
+        foreach (var hash in _partHashes) combined.AppendData(hash);
+        return $"{Convert.ToHexStringLower(combined.GetHashAndReset())}-{_partHashes.Count}";
+    }
+
+    public void Dispose()
+    {
+        _whole.Dispose();
+        _part.Dispose();
+    }
+}
+
+/// <summary>A read-only stream that feeds every byte it passes through to an <see cref="ETagHasher"/>.</summary>
+internal sealed class HashingReadStream(Stream inner, ETagHasher hasher) : Stream
+{
+    public override bool CanRead => true;
+    public override bool CanSeek => false;
+    public override bool CanWrite => false;
+    public override long Length => inner.Length;
+    public override long Position { get => hasher.BytesHashed; set => throw new NotSupportedException(); }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override int Read(Span<byte> buffer)
+    {
+        var read = inner.Read(buffer);
+        hasher.Append(buffer[..read]);
+        return read;
+    }
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        var read = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+        hasher.Append(buffer.Span[..read]);
+        return read;
+    }
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override void Flush() { }
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+}

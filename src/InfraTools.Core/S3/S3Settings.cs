@@ -1,0 +1,23 @@
+using InfraTools.Cli;
+
+namespace InfraTools.S3;
+
+/// <summary>How bucket names go into request URLs.</summary>
+public enum S3Addressing
+{
+    /// <summary>http://endpoint/bucket/key (Ceph, MinIO, most self-hosted servers).</summary>
+    Path,
+    /// <summary>http://bucket.endpoint/key (AWS, Exoscale, R2 and other hosted services).</summary>
+    VirtualHost,
+}
+
+/// <summary>Everything needed to talk to one S3 endpoint. Read by <see cref="S3SettingsReader"/>.</summary>
+public sealed record S3Settings(Uri Endpoint, Secret AccessKey, Secret SecretKey, Secret? SessionToken, string Region, S3Addressing Addressing)
+{
+    public bool Secure => Endpoint.Scheme == Uri.UriSchemeHttps;
+
+    /// <summary>host[:port] of the endpoint, as Minio wants it.</summary>
+    public string HostAndPort => Endpoint.IsDefaultPort ? Endpoint.Host : $"{Endpoint.Host}:{Endpoint.Port}";
+
+    public override string ToString() => $"{Endpoint} region={Region} addressing={Addressing}";
+}

@@ -1,0 +1,136 @@
+using System.Text.RegularExpressions;
+using InfraTools.Cli;
+
+namespace InfraTools.S3;
+
+/// <summary>Values given on the command line; they win over the environment.</summary>
+public sealed record S3SettingsOverrides(string? Endpoint = null, string? Region = null, string? Addressing = null);
+
+/// <summary>
+/// Reads the S3 connection settings the same way for every tool: command-line flag, then the S3_* variable,
+/// then the AWS_* fallback; every variable may instead be given as NAME_FILE pointing at a file (Docker and
+/// Kubernetes secrets). A missing or malformed setting throws a <see cref="ConfigurationException"/> whose one
+/// line names the variable.
+/// </summary>
+public static partial class S3SettingsReader
+{
+    public static readonly string[] EndpointVariables = ["S3_ENDPOINT", "AWS_ENDPOINT_URL"];
+    public static readonly string[] AccessKeyVariables = ["S3_ACCESS_KEY", "AWS_ACCESS_KEY_ID"];
+    public static readonly string[] SecretKeyVariables = ["S3_SECRET_KEY", "AWS_SECRET_ACCESS_KEY"];
+    public static readonly string[] SessionTokenVariables = ["S3_SESSION_TOKEN", "AWS_SESSION_TOKEN"];
+    public static readonly string[] RegionVariables = ["S3_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"];
+    public static readonly string[] AddressingVariables = ["S3_ADDRESSING"];
+    public const string DefaultRegion = "us-east-1";
+
+    /// <summary>Every variable that can carry a credential, with its _FILE twin: what acme-restore scrubs by default.</summary>
+    public static IEnumerable<string> CredentialVariables =>
+        AccessKeyVariables.Concat(SecretKeyVariables).Concat(SessionTokenVariables).SelectMany(v => new[] { v, v + "_FILE" });
+
+    public static S3Settings Read(S3SettingsOverrides overrides, Func<string, string?> environment)
+    {
+        var endpointText = overrides.Endpoint is { Length: > 0 } e ? new Setting("--endpoint", e) : Lookup(EndpointVariables, environment);
+        if (endpointText is null)
+            throw new ConfigurationException("no S3 endpoint: set S3_ENDPOINT (or AWS_ENDPOINT_URL, or --endpoint) to the server's URL, e.g. https://sos-ch-gva-2.exo.io");
+        var endpoint = ParseEndpoint(endpointText);
+
+        var accessKey = Lookup(AccessKeyVariables, environment)
+            ?? throw new ConfigurationException("no S3 access key: set S3_ACCESS_KEY or S3_ACCESS_KEY_FILE (or AWS_ACCESS_KEY_ID)");
+        var secretKey = Lookup(SecretKeyVariables, environment)
+            ?? throw new ConfigurationException("no S3 secret key: set S3_SECRET_KEY or S3_SECRET_KEY_FILE (or AWS_SECRET_ACCESS_KEY)");
+        var sessionToken = Lookup(SessionTokenVariables, environment);
+        CheckCredential(accessKey);
+        CheckCredential(secretKey);
+
+        var region = overrides.Region is { Length: > 0 } r ? new Setting("--region", r) : Lookup(RegionVariables, environment);
+        if (region is not null && !RegionPattern().IsMatch(region.Value))
+            throw new ConfigurationException($"{region.Name} ('{region.Value}') is not a region name: use letters, digits and dashes, e.g. us-east-1 or ch-gva-2");
+
+        var addressingText = overrides.Addressing is { Length: > 0 } a ? new Setting("--addressing", a) : Lookup(AddressingVariables, environment);
+        var addressing = ParseAddressing(addressingText, endpoint);
+
+        return new S3Settings(endpoint, new Secret(accessKey.Value), new Secret(secretKey.Value),
+            sessionToken is null ? null : new Secret(sessionToken.Value), region?.Value ?? DefaultRegion, addressing);
+    }
+
+    /// <summary>A value and the name of the variable or flag it came from, for error messages.</summary>
+    private sealed record Setting(string Name, string Value);
+
+    /// <summary>The first of <paramref name="names"/> that is set, as NAME or as NAME_FILE.</summary>
+    private static Setting? Lookup(IEnumerable<string> names, Func<string, string?> environment)
+    {
+        foreach (var name in names)
+        {
+            var direct = environment(name);
+            var file = environment(name + "_FILE");
+            if (!string.IsNullOrEmpty(direct) && !string.IsNullOrEmpty(file))
+                throw new ConfigurationException($"both {name} and {name}_FILE are set: set only one of them");
+            if (!string.IsNullOrEmpty(direct)) return new Setting(name, direct);
+            if (!string.IsNullOrEmpty(file)) return new Setting(name + "_FILE", ReadSettingFile(name + "_FILE", file));
+        }
+        return null;
+    }
+
+    private static string ReadSettingFile(string variable, string path)
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            var reason = ex switch
+            {
+                FileNotFoundException or DirectoryNotFoundException => "no such file",
+                UnauthorizedAccessException => "permission denied",
+                _ => "cannot read it",
+            };
+            throw new ConfigurationException($"{variable}={path}: {reason}; point it at a readable file that holds the value");
+        }
+        // Secret files usually end with a newline; the value never does.
+        text = text.TrimEnd('\r', '\n');
+        if (text.Length == 0) throw new ConfigurationException($"{variable}={path}: the file is empty; put the value in it");
+        return text;
+    }
+
+    private static void CheckCredential(Setting setting)
+    {
+        if (setting.Value.Any(c => char.IsControl(c) || c == ' '))
+            throw new ConfigurationException($"{setting.Name} contains spaces or control characters: check the value (a stray newline or quote?)");
+    }
+
+    private static Uri ParseEndpoint(Setting setting)
+    {
+        var text = setting.Value.Trim();
+        const string hint = "expected http(s)://host[:port], e.g. https://sos-ch-gva-2.exo.io or http://127.0.0.1:7480";
+        if (!text.Contains("://", StringComparison.Ordinal))
+            throw new ConfigurationException($"{setting.Name} ('{text}') has no scheme: {hint}");
+        if (!Uri.TryCreate(text, UriKind.Absolute, out var uri)
+            || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps)
+            || string.IsNullOrEmpty(uri.Host))
+            throw new ConfigurationException($"{setting.Name} ('{text}') is not an endpoint URL: {hint}");
+        if (uri.AbsolutePath != "/" || uri.Query.Length > 0 || uri.Fragment.Length > 0 || uri.UserInfo.Length > 0)
+            throw new ConfigurationException($"{setting.Name} ('{text}') must not have a path, query or user name: {hint}; put the bucket in the s3:// URL");
+        return new Uri($"{uri.Scheme}://{uri.Authority}/");
+    }
+
+    private static S3Addressing ParseAddressing(Setting? setting, Uri endpoint)
+    {
+        switch (setting?.Value.Trim().ToLowerInvariant())
+        {
+            case "path": return S3Addressing.Path;
+            case "virtual" or "virtual-host": return S3Addressing.VirtualHost;
+            case null or "" or "auto":
+                // Hosted services that prefer virtual-host addressing; everything else (Ceph, MinIO, IPs) gets path-style.
+                var host = endpoint.Host.ToLowerInvariant();
+                return host.EndsWith(".amazonaws.com", StringComparison.Ordinal) || host.EndsWith(".exo.io", StringComparison.Ordinal)
+                    ? S3Addressing.VirtualHost
+                    : S3Addressing.Path;
+            default:
+                throw new ConfigurationException($"{setting.Name} ('{setting.Value}') must be path, virtual or auto");
+        }
+    }
+
+    [GeneratedRegex("^[a-z0-9][a-z0-9-]{0,62}$")]
+    private static partial Regex RegionPattern();
+}
