@@ -80,7 +80,8 @@ osd data = $state/osd
 osd max object name len = 460
 osd max object namespace len = 64
 [client.rgw]
-rgw frontends = beast endpoint=127.0.0.1:$s3_port
+# tcp_nodelay: without it, responses on kept-alive connections wait ~40 ms for delayed ACKs (Nagle)
+rgw frontends = beast endpoint=127.0.0.1:$s3_port tcp_nodelay=1
 rgw dns name = localhost
 rgw data = $state/rgw
 rgw enable usage log = false
