@@ -1,0 +1,75 @@
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace InfraTools.Sync;
+
+/// <summary>
+/// --exclude patterns, matched against '/'-separated relative paths: '*' matches within one path segment, '**'
+/// across segments, '?' one character, [abc] a set. A pattern without '/' matches the last segment (the file
+/// name) anywhere in the tree, so "*.bak" excludes every .bak file; a pattern with '/' matches the whole path
+/// ("drafts/**"). A directory matched by a pattern excludes everything below it.
+/// </summary>
+public sealed class GlobFilter
+{
+    private readonly List<(Regex Pattern, bool NameOnly)> _patterns = [];
+
+    public GlobFilter(IEnumerable<string> patterns)
+    {
+        foreach (var pattern in patterns)
+        {
+            var trimmed = pattern.Trim().TrimEnd('/');
+            if (trimmed.Length == 0) continue;
+            var nameOnly = !trimmed.Contains('/');
+            _patterns.Add((new Regex(ToRegex(trimmed.TrimStart('/')), RegexOptions.CultureInvariant), nameOnly));
+        }
+    }
+
+    public bool IsEmpty => _patterns.Count == 0;
+
+    /// <summary>True if the path or any of its parent directories matches a pattern.</summary>
+    public bool Excludes(string relativePath)
+    {
+        if (_patterns.Count == 0) return false;
+        var end = relativePath.Length;
+        while (end > 0)
+        {
+            var candidate = relativePath[..end];
+            var name = candidate[(candidate.LastIndexOf('/') + 1)..];
+            foreach (var (pattern, nameOnly) in _patterns)
+                if (pattern.IsMatch(nameOnly ? name : candidate)) return true;
+            end = candidate.LastIndexOf('/');
+        }
+        return false;
+    }
+
+    private static string ToRegex(string glob)
+    {
+        var sb = new StringBuilder("^");
+        for (var i = 0; i < glob.Length; i++)
+        {
+            var c = glob[i];
+            switch (c)
+            {
+                case '*' when i + 2 < glob.Length && glob[i + 1] == '*' && glob[i + 2] == '/':
+                    sb.Append("(?:.*/)?");
+                    i += 2;
+                    break;
+                case '*' when i + 1 < glob.Length && glob[i + 1] == '*':
+                    sb.Append(".*");
+                    i++;
+                    break;
+                case '*': sb.Append("[^/]*"); break;
+                case '?': sb.Append("[^/]"); break;
+                case '[':
+                    var close = glob.IndexOf(']', i + 1);
+                    if (close < 0) { sb.Append(@"\["); break; }
+                    var set = glob[(i + 1)..close];
+                    sb.Append('[').Append(set.StartsWith('!') ? "^" + Regex.Escape(set[1..]) : Regex.Escape(set)).Append(']');
+                    i = close;
+                    break;
+                default: sb.Append(Regex.Escape(c.ToString())); break;
+            }
+        }
+        return sb.Append('$').ToString();
+    }
+}

@@ -1,0 +1,91 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using InfraTools.Files;
+
+namespace InfraTools.Sync;
+
+/// <summary>What was last downloaded to one local path: the object's size and ETag, and the mtime we gave the file.</summary>
+public readonly record struct ManifestEntry(long Size, string ETag, DateTime LocalLastWriteUtc);
+
+/// <summary>
+/// The record of the last mirror run, kept outside the destination: relative path → size, ETag and local
+/// mtime. A file whose size and mtime still match its entry, and whose object's size and ETag are unchanged,
+/// is known to be current without reading it or asking the server about it. Stored as a small TSV file
+/// (keys with tabs or newlines are refused as unsafe before they get here), written atomically.
+/// </summary>
+public sealed class Manifest
+{
+    private const string Header = "# infra-tools mirror manifest v1: relative path, size, etag, local mtime (ticks, UTC)";
+    private readonly Dictionary<string, ManifestEntry> _entries;
+
+    public Manifest() : this(new Dictionary<string, ManifestEntry>(StringComparer.Ordinal)) { }
+
+    private Manifest(Dictionary<string, ManifestEntry> entries) => _entries = entries;
+
+    public int Count => _entries.Count;
+
+    public bool TryGet(string relativePath, out ManifestEntry entry) => _entries.TryGetValue(relativePath, out entry);
+
+    public void Set(string relativePath, ManifestEntry entry)
+    {
+        lock (_entries) _entries[relativePath] = entry;
+    }
+
+    public void Remove(string relativePath)
+    {
+        lock (_entries) _entries.Remove(relativePath);
+    }
+
+    /// <summary>Removes the entries whose path satisfies <paramref name="remove"/>.</summary>
+    public void RemoveWhere(Func<string, bool> remove)
+    {
+        lock (_entries)
+            foreach (var path in _entries.Keys.Where(remove).ToList()) _entries.Remove(path);
+    }
+
+    /// <summary>The manifest file for one (endpoint, bucket, prefix, destination) pair inside the state directory.</summary>
+    public static string PathFor(string stateDirectory, string endpoint, string bucket, string prefix, string destination)
+    {
+        var identity = $"{endpoint}\n{bucket}\n{prefix}\n{Path.GetFullPath(destination)}";
+        var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(identity)))[..16];
+        var readable = new string(bucket.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '.' ? c : '_').ToArray());
+        return Path.Combine(stateDirectory, $"mirror-{readable}-{hash}.tsv");
+    }
+
+    /// <summary>Loads a manifest; a missing or unreadable one is empty (every file is then checked by content).</summary>
+    public static Manifest Load(string path)
+    {
+        var entries = new Dictionary<string, ManifestEntry>(StringComparer.Ordinal);
+        string[] lines;
+        try
+        {
+            lines = File.ReadAllLines(path);
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return new Manifest(entries);
+        }
+        if (lines.Length == 0 || lines[0] != Header) return new Manifest(entries);
+        foreach (var line in lines.AsSpan(1))
+        {
+            var fields = line.Split('\t');
+            if (fields.Length != 4
+                || !long.TryParse(fields[1], NumberStyles.None, CultureInfo.InvariantCulture, out var size)
+                || !long.TryParse(fields[3], NumberStyles.None, CultureInfo.InvariantCulture, out var ticks))
+                continue;
+            entries[fields[0]] = new ManifestEntry(size, fields[2], new DateTime(ticks, DateTimeKind.Utc));
+        }
+        return new Manifest(entries);
+    }
+
+    public async Task SaveAsync(string path, CancellationToken cancellationToken = default)
+    {
+        var sb = new StringBuilder(Header).Append('\n');
+        lock (_entries)
+            foreach (var (relative, entry) in _entries.OrderBy(e => e.Key, StringComparer.Ordinal))
+                sb.Append(relative).Append('\t').Append(entry.Size.ToString(CultureInfo.InvariantCulture)).Append('\t')
+                    .Append(entry.ETag).Append('\t').Append(entry.LocalLastWriteUtc.Ticks.ToString(CultureInfo.InvariantCulture)).Append('\n');
+        await AtomicFile.WriteAsync(path, Encoding.UTF8.GetBytes(sb.ToString()), AtomicFile.OwnerOnly, cancellationToken).ConfigureAwait(false);
+    }
+}
