@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages a part of the project needs, only when they are missing.
-#   scripts/install-deps.sh GROUP...   groups: aot ceph prometheus compose bench all
+#   scripts/install-deps.sh GROUP...   groups: aot ceph prometheus compose bench test all
 set -euo pipefail
 declare -A groups=(
   [aot]="clang zlib1g-dev"
@@ -8,6 +8,7 @@ declare -A groups=(
   [prometheus]="prometheus prometheus-node-exporter"
   [compose]="docker-compose"
   [bench]="s3cmd rclone awscli time"
+  [test]="strace"
 )
 wanted=()
 for g in "$@"; do

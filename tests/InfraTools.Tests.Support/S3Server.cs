@@ -52,23 +52,39 @@ public sealed class S3Server
     }
 
 
+    /// <summary>
+    /// Starts a separate server that belongs to the caller, for tests that stop the server mid-way.
+    /// Stop it with <see cref="Stop"/>.
+    /// </summary>
+    public static S3Server StartDedicated()
+    {
+        var state = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"infratools-s3-{Guid.NewGuid():N}"[..32]);
+        var server = FromEnvFile(StartScript(state));
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => server.Stop();
+        return server;
+    }
+
+    /// <summary>Stops this server (its daemons, by pid) and removes its state.</summary>
+    public void Stop() =>
+        ProcessRunner.RunAsync(System.IO.Path.Combine(RepoPaths.Scripts, "s3-server-stop.sh"), [StateDir]).GetAwaiter().GetResult();
+
     private static S3Server Start()
     {
         var envFile = System.Environment.GetEnvironmentVariable("INFRATOOLS_TEST_S3_ENV");
-        if (string.IsNullOrEmpty(envFile))
-        {
-            var state = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"infratools-s3-{System.Environment.ProcessId}");
-            var result = ProcessRunner.RunAsync(System.IO.Path.Combine(RepoPaths.Scripts, "s3-server-start.sh"), [state], timeout: TimeSpan.FromMinutes(10))
-                .GetAwaiter().GetResult();
-            if (result.ExitCode != 0) throw new InvalidOperationException("could not start the S3 test server: " + result);
-            envFile = result.Stdout.Trim().Split('\n').Last();
-            AppDomain.CurrentDomain.ProcessExit += (_, _) =>
-                ProcessRunner.RunAsync(System.IO.Path.Combine(RepoPaths.Scripts, "s3-server-stop.sh"), [state]).GetAwaiter().GetResult();
-        }
-        var settings = File.ReadAllLines(envFile)
-            .Where(l => l.Contains('='))
-            .Select(l => l.Split('=', 2))
-            .ToDictionary(p => p[0], p => p[1]);
-        return new S3Server(settings);
+        if (!string.IsNullOrEmpty(envFile)) return FromEnvFile(envFile);
+        var server = FromEnvFile(StartScript(System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"infratools-s3-{System.Environment.ProcessId}")));
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => server.Stop();
+        return server;
     }
+
+    private static string StartScript(string state)
+    {
+        var result = ProcessRunner.RunAsync(System.IO.Path.Combine(RepoPaths.Scripts, "s3-server-start.sh"), [state], timeout: TimeSpan.FromMinutes(10))
+            .GetAwaiter().GetResult();
+        if (result.ExitCode != 0) throw new InvalidOperationException("could not start the S3 test server: " + result);
+        return result.Stdout.Trim().Split('\n').Last();
+    }
+
+    private static S3Server FromEnvFile(string envFile) =>
+        new(File.ReadAllLines(envFile).Where(l => l.Contains('=')).Select(l => l.Split('=', 2)).ToDictionary(p => p[0], p => p[1]));
 }
