@@ -9,7 +9,7 @@ bin="$root/artifacts/bin"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "Installing what is missing and publishing the Native AOT binaries"
-scripts/install-deps.sh aot ceph prometheus
+scripts/install-deps.sh aot ceph prometheus bench
 scripts/publish.sh --test-driver
 ls -l "$bin"
 
@@ -19,16 +19,40 @@ set -a; . "$(scripts/s3-server-start.sh "$work/s3")"; set +a
 trap 'scripts/s3-server-stop.sh "$work/s3"; echo "demo files left in $work"' EXIT
 s3=artifacts/test-bin/s3-driver
 
-step "Putting a few objects and listing them back"
+step "Uploading a small sample site to s3://demo-site/"
 "$s3" mb demo-site
-mkdir -p "$work/site/css"
+mkdir -p "$work/site/css" "$work/site/blog"
 echo "<h1>Hello from infra-tools</h1>" > "$work/site/index.html"
 echo "body { color: #333 }" > "$work/site/css/site.css"
-"$s3" put "$work/site/index.html" s3://demo-site/index.html
-"$s3" put "$work/site/css/site.css" s3://demo-site/css/site.css
+echo "<p>first post</p>" > "$work/site/blog/first.html"
+for f in index.html css/site.css blog/first.html; do "$s3" put "$work/site/$f" "s3://demo-site/$f" >/dev/null; done
 "$s3" ls s3://demo-site/
 
-step "Writing a Prometheus textfile with the shared metrics writer"
-"$s3" write-metrics "$work/monitoring/demo.prom"
-cat "$work/monitoring/demo.prom"
-promtool check metrics < "$work/monitoring/demo.prom" && echo "promtool: OK"
+step "content-pull: mirror the bucket into a web root, with metrics"
+www="$work/www"; monitoring="$work/monitoring"
+pull() { "$bin/content-pull" s3://demo-site/ "$www" --delete --state-dir "$work/state" --metrics-file "$monitoring/content-pull.prom" "$@"; }
+pull
+find "$www" -printf '%M %TY-%Tm-%Td %TH:%TM %p\n' | sort -k4
+step "content-pull: the metrics file (node_exporter textfile format)"
+cat "$monitoring/content-pull.prom"
+promtool check metrics < "$monitoring/content-pull.prom" && echo "promtool: OK"
+
+step "content-pull: a second run changes nothing and reads no file"
+pull
+
+step "content-pull: one page changed, one added, one deleted upstream"
+echo "<h1>Hello again</h1>" > "$work/site/index.html"
+echo "<p>second post</p>" > "$work/site/blog/second.html"
+"$s3" put "$work/site/index.html" s3://demo-site/index.html >/dev/null
+"$s3" put "$work/site/blog/second.html" s3://demo-site/blog/second.html >/dev/null
+"$s3" rm s3://demo-site/blog/first.html
+pull --dry-run
+pull
+cat "$www/index.html"; ls "$www/blog"
+
+step "content-pull: a hostile key is skipped, nothing is written outside the web root"
+AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY AWS_DEFAULT_REGION=$S3_REGION \
+  /usr/bin/aws --endpoint-url "$S3_ENDPOINT" s3api put-object --bucket demo-site --key ../evil.txt --body "$work/site/index.html" >/dev/null
+pull || echo "content-pull exited with $? (4 = partial failure: a key was skipped)"
+ls "$work"
+"$s3" rm "s3://demo-site/../evil.txt" 2>/dev/null || true
