@@ -93,23 +93,33 @@ public sealed class S3Client : IDisposable
     /// <summary>Every object under <paramref name="prefix"/> (recursive, ListObjectsV2, all pages), in key order.</summary>
     public async IAsyncEnumerable<S3Object> ListAsync(string bucket, string prefix, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        var args = new ListObjectsArgs().WithBucket(bucket).WithPrefix(prefix).WithRecursive(true);
-        await using var items = _minio.ListObjectsEnumAsync(args, cancellationToken).GetAsyncEnumerator(cancellationToken);
-        while (true)
+        string? continuation = null;
+        do
         {
-            Minio.DataModel.Item item;
+            List<(string Name, string Value)> query = [("list-type", "2"), ("encoding-type", "url"), ("prefix", prefix)];
+            if (continuation is not null) query.Add(("continuation-token", continuation));
+            ListPage page;
             try
             {
-                if (!await items.MoveNextAsync().ConfigureAwait(false)) yield break;
-                item = items.Current;
+                using var request = SignedRequest(HttpMethod.Get, bucket, null, query);
+                using var headersTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                headersTimeout.CancelAfter(ResponseTimeout);
+                using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseContentRead, headersTimeout.Token).ConfigureAwait(false);
+                if (!response.IsSuccessStatusCode)
+                    throw await ErrorFromResponseAsync(response, bucket, null, "list", cancellationToken).ConfigureAwait(false);
+                await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+                page = ListPage.Read(body);
             }
             catch (Exception ex) when (IsTranslatable(ex, cancellationToken))
             {
                 throw Translate(ex, bucket, null, "list");
             }
-            if (item.IsDir) continue;
-            yield return new S3Object(item.Key, (long)item.Size, ObjectChecksum.Normalize(item.ETag), ParseTimestamp(item.LastModified));
+            foreach (var item in page.Objects) yield return item;
+            continuation = page.IsTruncated ? page.NextContinuationToken : null;
+            if (page.IsTruncated && string.IsNullOrEmpty(continuation))
+                throw new S3Exception(S3ErrorKind.ServerError, $"list {Where(bucket, null)} failed: the server answered a truncated page without a continuation token");
         }
+        while (continuation is not null);
     }
 
     public async Task<S3ObjectInfo> StatAsync(string bucket, string key, CancellationToken cancellationToken = default)
@@ -139,8 +149,7 @@ public sealed class S3Client : IDisposable
         HttpResponseMessage response;
         try
         {
-            var url = await _minio.PresignedGetObjectAsync(new PresignedGetObjectArgs().WithBucket(bucket).WithObject(key).WithExpiry(3600)).ConfigureAwait(false);
-            using var request = new HttpRequestMessage(HttpMethod.Get, url);
+            using var request = SignedRequest(HttpMethod.Get, bucket, key, []);
             if (range is { } r) request.Headers.Range = new System.Net.Http.Headers.RangeHeaderValue(r.From, r.To);
             using var headersTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             headersTimeout.CancelAfter(ResponseTimeout);
@@ -153,7 +162,7 @@ public sealed class S3Client : IDisposable
         using (response)
         {
             if (!response.IsSuccessStatusCode)
-                throw await ErrorFromResponseAsync(response, bucket, key, cancellationToken).ConfigureAwait(false);
+                throw await ErrorFromResponseAsync(response, bucket, key, "get", cancellationToken).ConfigureAwait(false);
             var info = InfoFromHeaders(key, response);
             Stream body;
             try
@@ -246,6 +255,97 @@ public sealed class S3Client : IDisposable
         return failures;
     }
 
+    /// <summary>
+    /// A path-style request signed with AWS Signature V4 in the Authorization header, for the operations that
+    /// bypass Minio (list and get): Minio's request pipeline brings its XmlSerializer-based response parsing
+    /// (and with it ~1 MB of System.Private.Xml) into every binary that calls it. With virtual-host addressing
+    /// <see cref="S3HttpHandler"/> moves the bucket into the host name and re-signs, as for Minio's requests.
+    /// </summary>
+    private HttpRequestMessage SignedRequest(HttpMethod method, string bucket, string? key, IReadOnlyList<(string Name, string Value)> query)
+    {
+        var path = "/" + SigV4.EncodePath(bucket) + (key is null ? "" : "/" + SigV4.EncodePath(key));
+        var queryString = string.Join('&', query.Select(q => $"{SigV4.Encode(q.Name)}={SigV4.Encode(q.Value)}"));
+        var uri = new Uri($"{Settings.Endpoint.Scheme}://{Settings.HostAndPort}{path}{(queryString.Length > 0 ? "?" + queryString : "")}");
+        var request = new HttpRequestMessage(method, uri);
+        var token = Settings.SessionToken?.Reveal();
+        SigV4.SignHeaders(request, Settings.AccessKey.Reveal(), Settings.SecretKey.Reveal(), token, Settings.Region, DateTimeOffset.UtcNow);
+        return request;
+    }
+
+    /// <summary>The objects, truncation flag and continuation token of one ListObjectsV2 page (keys URL-decoded).</summary>
+    private sealed record ListPage(List<S3Object> Objects, bool IsTruncated, string? NextContinuationToken)
+    {
+        public static ListPage Read(Stream body)
+        {
+            var objects = new List<S3Object>();
+            var truncated = false;
+            string? next = null;
+            using var reader = XmlReader.Create(body, new XmlReaderSettings { DtdProcessing = DtdProcessing.Prohibit, IgnoreComments = true, IgnoreWhitespace = true });
+            reader.MoveToContent();
+            var root = reader.Depth;
+            reader.Read();
+            while (!reader.EOF)
+            {
+                if (reader.NodeType == XmlNodeType.Element && reader.Depth == root + 1)
+                {
+                    switch (reader.LocalName)
+                    {
+                        case "Contents":
+                            objects.Add(ReadContents(reader));
+                            continue;
+                        case "IsTruncated":
+                            truncated = reader.ReadElementContentAsString() == "true";
+                            continue;
+                        case "NextContinuationToken":
+                            next = reader.ReadElementContentAsString();
+                            continue;
+                    }
+                }
+                reader.Read();
+            }
+            return new ListPage(objects, truncated, next);
+        }
+
+        /// <summary>Reads one Contents element and leaves the reader after its end.</summary>
+        private static S3Object ReadContents(XmlReader reader)
+        {
+            string key = "", etag = "";
+            string? lastModified = null;
+            long size = 0;
+            var depth = reader.Depth;
+            if (reader.IsEmptyElement)
+            {
+                reader.Read();
+                return new S3Object(key, size, etag, DateTimeOffset.UnixEpoch);
+            }
+            reader.Read();
+            while (!reader.EOF && !(reader.NodeType == XmlNodeType.EndElement && reader.Depth == depth))
+            {
+                if (reader.NodeType == XmlNodeType.Element && reader.Depth == depth + 1)
+                {
+                    switch (reader.LocalName)
+                    {
+                        case "Key":
+                            key = WebUtility.UrlDecode(reader.ReadElementContentAsString());
+                            continue;
+                        case "ETag":
+                            etag = ObjectChecksum.Normalize(reader.ReadElementContentAsString());
+                            continue;
+                        case "Size":
+                            size = long.Parse(reader.ReadElementContentAsString(), NumberStyles.None, CultureInfo.InvariantCulture);
+                            continue;
+                        case "LastModified":
+                            lastModified = reader.ReadElementContentAsString();
+                            continue;
+                    }
+                }
+                reader.Read();
+            }
+            reader.Read(); // past </Contents>
+            return new S3Object(key, size, etag, ParseTimestamp(lastModified));
+        }
+    }
+
     public void Dispose()
     {
         _minio.Dispose();
@@ -325,7 +425,7 @@ public sealed class S3Client : IDisposable
         };
     }
 
-    private async Task<S3Exception> ErrorFromResponseAsync(HttpResponseMessage response, string bucket, string key, CancellationToken cancellationToken)
+    private async Task<S3Exception> ErrorFromResponseAsync(HttpResponseMessage response, string bucket, string? key, string operation, CancellationToken cancellationToken)
     {
         string? code = null, message = null;
         try
@@ -348,11 +448,11 @@ public sealed class S3Client : IDisposable
         }
         code ??= response.StatusCode switch
         {
-            HttpStatusCode.NotFound => "NoSuchKey",
+            HttpStatusCode.NotFound => key is null ? "NoSuchBucket" : "NoSuchKey",
             HttpStatusCode.Forbidden => "AccessDenied",
             _ => $"HTTP {(int)response.StatusCode}",
         };
-        return FromErrorCode(code, message, bucket, key, "get", null);
+        return FromErrorCode(code, message, bucket, key, operation, null);
     }
 
     private static string? ErrorCodeOf(Exception ex) => ex is MinioException { Response.Code: { Length: > 0 } code } ? code : null;

@@ -56,6 +56,39 @@ public static class SigV4
         }
     }
 
+    /// <summary>SHA-256 of an empty payload: the x-amz-content-sha256 of a GET.</summary>
+    public const string EmptyPayloadHash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    /// <summary>
+    /// Signs a request without a body (GET, HEAD) in the Authorization header: host, x-amz-date,
+    /// x-amz-content-sha256 and, with temporary credentials, x-amz-security-token are signed. The request URI
+    /// must be built from <see cref="EncodePath"/> and <see cref="Encode"/>d query parts.
+    /// </summary>
+    public static void SignHeaders(HttpRequestMessage request, string accessKey, string secretKey, string? sessionToken, string region, DateTimeOffset now)
+    {
+        var uri = request.RequestUri ?? throw new InvalidOperationException("request has no URI");
+        var amzDate = now.UtcDateTime.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture);
+        var scope = $"{amzDate[..8]}/{region}/s3/aws4_request";
+        var headers = new SortedDictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["host"] = HostHeader(uri),
+            ["x-amz-content-sha256"] = EmptyPayloadHash,
+            ["x-amz-date"] = amzDate,
+        };
+        if (sessionToken is not null) headers["x-amz-security-token"] = sessionToken;
+        foreach (var (name, value) in headers)
+            if (name != "host") request.Headers.TryAddWithoutValidation(name, value);
+        var signedHeaders = string.Join(';', headers.Keys);
+        var canonicalHeaders = string.Concat(headers.Select(h => $"{h.Key}:{CanonicalHeaderValue(h.Value)}\n"));
+        var canonicalRequest = string.Join('\n', request.Method.Method, uri.AbsolutePath, CanonicalQuery(uri.Query, skip: null),
+            canonicalHeaders, signedHeaders, EmptyPayloadHash);
+        var signature = Sign(secretKey, amzDate, scope, canonicalRequest);
+        request.Headers.TryAddWithoutValidation("Authorization", $"{Algorithm} Credential={accessKey}/{scope}, SignedHeaders={signedHeaders}, Signature={signature}");
+    }
+
+    /// <summary>A bucket name or key as a URI path: every byte but unreserved characters and '/' percent-encoded.</summary>
+    public static string EncodePath(string path) => string.Join('/', path.Split('/').Select(Encode));
+
     /// <summary>The signature for a canonical request; scope is date/region/service/aws4_request.</summary>
     public static string Sign(string secretKey, string amzDate, string scope, string canonicalRequest)
     {
@@ -112,7 +145,8 @@ public static class SigV4
 
     private static string CanonicalHeaderValue(string value) => string.Join(' ', value.Trim().Split(' ', StringSplitOptions.RemoveEmptyEntries));
 
-    private static string Encode(string value)
+    /// <summary>RFC 3986 percent-encoding of everything but unreserved characters, as SigV4 wants it.</summary>
+    public static string Encode(string value)
     {
         var bytes = Encoding.UTF8.GetBytes(value);
         var sb = new StringBuilder(bytes.Length * 3);
