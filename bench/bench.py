@@ -371,7 +371,7 @@ class Bench:
                     sample = self.runner.measure(tool.pull(self.source_bucket, dest, state), tool.env, f"pull {scenario} {tool.name}")
                     self.record("pull", scenario, tool.name, sample)
                     if sample:
-                        log(f"  {scenario:<11} {tool.name:<13} {sample.wall:8.3f} s {sample.rss_kb / 1024:7.1f} MB")
+                        log(f"  {scenario:<11} {tool.name:<13} {sample.wall:8.3f} s {sample.rss_kb / 1024:7.1f} MiB")
                     self.check("pull", scenario, tool.name, compare(expected, tree_digest(dest)))
 
     # -- push ---------------------------------------------------------------------------------------------------
@@ -398,7 +398,7 @@ class Bench:
                                                  f"push {scenario} {tool.name}")
                     self.record("push", scenario, tool.name, sample)
                     if sample:
-                        log(f"  {scenario:<11} {tool.name:<13} {sample.wall:8.3f} s {sample.rss_kb / 1024:7.1f} MB")
+                        log(f"  {scenario:<11} {tool.name:<13} {sample.wall:8.3f} s {sample.rss_kb / 1024:7.1f} MiB")
                     self.check("push", scenario, tool.name, self.compare_bucket(buckets[tool.name], prefix))
 
     def compare_bucket(self, bucket: str, prefix: str) -> str | None:
@@ -490,7 +490,7 @@ class Report:
             ratios = [ratio(walls[0], w) for w in walls[1:]]
             lines.append(f"| {scenario} | " + " | ".join(fmt(w, 3) for w in walls) + " | " + " | ".join(fmt(r) for r in ratios) + " |")
         rss = [self.rss(group, "initial", t) for t in [ours, *others]]
-        lines.append("| peak RSS, initial (MB) | " + " | ".join(fmt(r, 1) for r in rss) + " | "
+        lines.append("| peak RSS, initial (MiB) | " + " | ".join(fmt(r, 1) for r in rss) + " | "
                      + " | ".join(fmt(ratio(rss[0], r)) for r in rss[1:]) + " |")
         return lines
 
@@ -550,7 +550,7 @@ class Report:
             for scenario in ("initial", "no-change"):
                 out.append(f"| {scenario} | not available yet | " + " | ".join(fmt(self.wall("push", scenario, t), 3) for t in others) + " |")
         out += ["", "### Start-up (`--version`, median of " + str(a.startup_runs) + " runs, hyperfine) and size", "",
-                "| tool | start-up ms | peak RSS MB | binary MB |", "|---|---:|---:|---:|"]
+                "| tool | start-up ms | peak RSS MiB | binary MB (10^6 bytes) |", "|---|---:|---:|---:|"]
         for name, values in b.startup.items():
             size = b.sizes.get(name)
             out.append(f"| {name} | {fmt(values.get('median_ms'), 1)} | {fmt(values.get('rss_mb'), 1)} | {'-' if size is None else f'{size / 1e6:.2f}'} |")
@@ -576,7 +576,7 @@ class Report:
                 walls = [self.wall(group, scenario, t) for t in tools]
                 lines.append(f"  {scenario:<10}" + "".join(f"{fmt(w, 3):>14}" for w in walls) + "".join(f"{fmt(ratio(walls[0], w)):>12}" for w in walls[1:]))
             rss = [self.rss(group, "initial", t) for t in tools]
-            lines.append(f"  {'RSS MB':<10}" + "".join(f"{fmt(r, 1):>14}" for r in rss) + "".join(f"{fmt(ratio(rss[0], r)):>12}" for r in rss[1:]))
+            lines.append(f"  {'RSS MiB':<10}" + "".join(f"{fmt(r, 1):>14}" for r in rss) + "".join(f"{fmt(ratio(rss[0], r)):>12}" for r in rss[1:]))
         lines.append("start-up ms  " + "  ".join(f"{k} {fmt(v.get('median_ms'), 1)}" for k, v in self.b.startup.items()))
         lines.append("binary MB    " + "  ".join(f"{k} {v / 1e6:.2f}" for k, v in self.b.sizes.items()))
         lines.append("cron         " + ("  ".join(f"{k}={v}" for k, v in self.b.cron.items()) if self.b.cron else self.b.cron_note))
