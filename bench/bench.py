@@ -31,6 +31,7 @@ import platform
 import random
 import re
 import shutil
+import shlex
 import signal
 import statistics
 import subprocess
@@ -42,8 +43,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / "artifacts" / "bin"
-BEGIN = "<!-- bench/run.sh: generated results begin (everything up to the end marker is rewritten by each run) -->"
-END = "<!-- bench/run.sh: generated results end -->"
+
+
+def begin_marker(label: str) -> str:
+    return f"<!-- bench/run.sh: generated results begin: {label} (rewritten by the next run of this kind) -->"
+
+
+def end_marker(label: str) -> str:
+    return f"<!-- bench/run.sh: generated results end: {label} -->"
 
 
 def log(message: str) -> None:
@@ -131,6 +138,7 @@ def compare(expected: dict[str, str], actual: dict[str, str]) -> str | None:
 class Sample:
     wall: float  # seconds, monotonic clock around /usr/bin/time
     rss_kb: int  # peak RSS from /usr/bin/time %M
+    cpu: float  # user + system CPU seconds from /usr/bin/time %U %S (less sensitive to a busy machine than wall time)
 
 
 class Runner:
@@ -152,7 +160,7 @@ class Runner:
         output = self.work / "last-command-output.txt"
         started = time.perf_counter_ns()
         with open(output, "w") as out:
-            code = subprocess.call(["/usr/bin/time", "-f", "%e %M", "-o", str(timing), *argv], env=env, stdout=out,
+            code = subprocess.call(["/usr/bin/time", "-f", "%e %M %U %S", "-o", str(timing), *argv], env=env, stdout=out,
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd)
         wall = (time.perf_counter_ns() - started) / 1e9
         fields = timing.read_text().split()
@@ -162,7 +170,7 @@ class Runner:
             log(message)
             self.failures.append(message)
             return None
-        return Sample(wall, int(fields[-1]))
+        return Sample(wall, int(fields[-3]), float(fields[-2]) + float(fields[-1]))
 
 
 def tail(text: str, lines: int = 8) -> str:
@@ -482,13 +490,17 @@ class Report:
         value = median(self.b.results.get((group, scenario, tool)), "rss_kb")
         return None if value is None else value / 1024
 
+    def cpu(self, group: str, scenario: str, tool: str) -> float | None:
+        return median(self.b.results.get((group, scenario, tool)), "cpu")
+
     def group_table(self, group: str, scenarios: list[str], ours: str, others: list[str]) -> list[str]:
-        lines = [f"| {group} | " + " | ".join(f"{t} s" for t in [ours, *others]) + " | " + " | ".join(f"{ours} ÷ {t}" for t in others) + " |",
+        lines = [f"| {group}: wall s | " + " | ".join([ours, *others]) + " | " + " | ".join(f"{ours} ÷ {t}" for t in others) + " |",
                  "|---|" + "---:|" * (1 + 2 * len(others))]
-        for scenario in scenarios:
-            walls = [self.wall(group, scenario, t) for t in [ours, *others]]
-            ratios = [ratio(walls[0], w) for w in walls[1:]]
-            lines.append(f"| {scenario} | " + " | ".join(fmt(w, 3) for w in walls) + " | " + " | ".join(fmt(r) for r in ratios) + " |")
+        for measure, label in ((self.wall, ""), (self.cpu, "CPU s, ")):
+            for scenario in scenarios:
+                values = [measure(group, scenario, t) for t in [ours, *others]]
+                ratios = [ratio(values[0], v) for v in values[1:]]
+                lines.append(f"| {label}{scenario} | " + " | ".join(fmt(v, 3) for v in values) + " | " + " | ".join(fmt(r) for r in ratios) + " |")
         rss = [self.rss(group, "initial", t) for t in [ours, *others]]
         lines.append("| peak RSS, initial (MiB) | " + " | ".join(fmt(r, 1) for r in rss) + " | "
                      + " | ".join(fmt(ratio(rss[0], r)) for r in rss[1:]) + " |")
@@ -521,23 +533,28 @@ class Report:
         self.target("cron idle RSS, 20 jobs ≤ 15 MB", to_mb(rss, next((k for k in cron if "rss" in k.lower() and "idle" in k.lower()), "")), 15, "MB")
         self.target("cron start lateness p99 ≤ 20 ms", float(p99) if p99 else None, 20, "ms")
 
+    def label(self) -> str:
+        """Which generated block of the results file this run rewrites: one per kind of run."""
+        return ("quick" if self.args.quick else "full") + ("-server-latency" if self.args.server_latency else "")
+
     def identical(self) -> bool:
         return all(d is None for *_, d in self.b.checks)
 
     def markdown(self) -> str:
         a, b = self.args, self.b
         mode = "quick (smoke test, not a measurement)" if a.quick else "full"
-        out = [BEGIN, "", f"## Latest run: {self.started:%Y-%m-%d %H:%M} UTC, {mode}", ""]
+        out = [begin_marker(self.label()), "", f"## Latest {self.label()} run: {self.started:%Y-%m-%d %H:%M} UTC, {mode}", ""]
         if a.note:
             out += [f"**{a.note}**", ""]
-        out += [f"- Command: `bench/run.sh {' '.join(sys.argv[1:])}`".rstrip() + f" ({a.reps} repetition(s), tools alternated within each scenario, medians shown)",
+        out += [f"- Command: `bench/run.sh {shlex.join(sys.argv[1:])}`".rstrip() + f" ({a.reps} repetition(s), tools alternated within each scenario, medians shown)",
                 f"- Corpus: {len(b.corpus.files)} files in {a.dirs} directories, {b.corpus.total_bytes / 1e6:.1f} MB, sizes 0.5-64 KB (seed {a.seed}); uploaded with `aws s3 sync`",
                 f"- S3 server: {self.server}",
                 f"- Machine: {self.machine['cpu']}, {self.machine['cores']} cores, {self.machine['memory']} RAM, Linux {self.machine['kernel']}, "
                 f"load average {self.machine['load_start']} at the start, {self.machine['load_end']} at the end",
                 "- Versions: " + ", ".join(f"{k} {v}" for k, v in self.versions.items()),
                 f"- Trees identical to the corpus after every run of every tool: **{'yes' if self.identical() else 'NO'}** ({len(b.checks)} checks)",
-                "- Wall time: monotonic clock around `/usr/bin/time`; peak RSS: `/usr/bin/time -f %M`. Ratios below 1 mean we are faster/smaller.",
+                "- Wall time: monotonic clock around `/usr/bin/time`; CPU: user + system seconds (`%U + %S`); peak RSS: `/usr/bin/time -f %M` in MiB. "
+                "Ratios below 1 mean we are faster/smaller.",
                 ""]
         out += ["### Pull: `content-pull --delete` vs `s3cmd sync --delete-removed` vs `rclone sync` (defaults, and `--transfers 16 --checkers 16`)", ""]
         out += self.group_table("pull", ["initial", "no-change", "1% changed", "1% deleted"], "content-pull", ["s3cmd", "rclone", "rclone-16"])
@@ -564,19 +581,22 @@ class Report:
             out.append(f"| {label} | {shown} | {'n/a' if met is None else ('yes' if met else '**no**')} |")
         if b.notes or b.runner.failures:
             out += ["", "### Notes", ""] + [f"- {n}" for n in b.notes] + [f"- FAILED: {f.splitlines()[0]}" for f in b.runner.failures]
-        out += ["", END]
+        out += ["", end_marker(self.label())]
         return "\n".join(out) + "\n"
 
     def console(self) -> str:
         lines = []
         for group, scenarios, ours in (("pull", ["initial", "no-change", "1% changed", "1% deleted"], "content-pull"), ("push", ["initial", "no-change"], "backup")):
             tools = [ours, "s3cmd", "rclone", "rclone-16"]
-            lines.append(f"{group:<12}" + "".join(f"{t:>14}" for t in tools) + "".join(f"{'÷' + t:>12}" for t in tools[1:]))
+            lines.append(f"{group:<18}" + "".join(f"{t:>14}" for t in tools) + "".join(f"{'÷' + t:>12}" for t in tools[1:]))
             for scenario in scenarios:
                 walls = [self.wall(group, scenario, t) for t in tools]
-                lines.append(f"  {scenario:<10}" + "".join(f"{fmt(w, 3):>14}" for w in walls) + "".join(f"{fmt(ratio(walls[0], w)):>12}" for w in walls[1:]))
+                lines.append(f"  {scenario:<16}" + "".join(f"{fmt(w, 3):>14}" for w in walls) + "".join(f"{fmt(ratio(walls[0], w)):>12}" for w in walls[1:]))
+            for scenario in scenarios:
+                cpus = [self.cpu(group, scenario, t) for t in tools]
+                lines.append(f"  CPU {scenario:<12}" + "".join(f"{fmt(c, 3):>14}" for c in cpus) + "".join(f"{fmt(ratio(cpus[0], c)):>12}" for c in cpus[1:]))
             rss = [self.rss(group, "initial", t) for t in tools]
-            lines.append(f"  {'RSS MiB':<10}" + "".join(f"{fmt(r, 1):>14}" for r in rss) + "".join(f"{fmt(ratio(rss[0], r)):>12}" for r in rss[1:]))
+            lines.append(f"  {'RSS MiB, initial':<16}" + "".join(f"{fmt(r, 1):>14}" for r in rss) + "".join(f"{fmt(ratio(rss[0], r)):>12}" for r in rss[1:]))
         lines.append("start-up ms  " + "  ".join(f"{k} {fmt(v.get('median_ms'), 1)}" for k, v in self.b.startup.items()))
         lines.append("binary MB    " + "  ".join(f"{k} {v / 1e6:.2f}" for k, v in self.b.sizes.items()))
         lines.append("cron         " + ("  ".join(f"{k}={v}" for k, v in self.b.cron.items()) if self.b.cron else self.b.cron_note))
@@ -598,15 +618,24 @@ def to_mb(value: str | None, key: str) -> float | None:
     return number
 
 
-def write_results(path: Path, block: str) -> None:
-    """Replaces the generated block of path (hand-written sections around it are kept), or creates the file."""
-    if path.exists() and BEGIN in (text := path.read_text()) and END in text:
-        before, rest = text.split(BEGIN, 1)
-        after = rest.split(END, 1)[1]
-        path.write_text(before + block.rstrip("\n") + after)
-    else:
+def write_results(path: Path, label: str, block: str) -> None:
+    """
+    Replaces this kind of run's generated block in path, keeping everything else (other kinds of runs and the
+    hand-written notes). A new kind of block goes after the last generated block, or at the end.
+    """
+    begin, end = begin_marker(label), end_marker(label)
+    if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("# Benchmark results\n\nWritten by `bench/run.sh` (see README.md, \"Benchmarks\").\n\n" + block)
+        return
+    text = path.read_text()
+    if begin in text and end in text:
+        before, rest = text.split(begin, 1)
+        path.write_text(before + block.rstrip("\n") + rest.split(end, 1)[1])
+        return
+    ends = list(re.finditer(r"<!-- bench/run.sh: generated results end: [^>]* -->\n?", text))
+    at = ends[-1].end() if ends else len(text)
+    path.write_text(text[:at] + ("\n" if ends else "\n" if not text.endswith("\n") else "") + block + ("\n" if ends else "") + text[at:])
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -711,7 +740,7 @@ def main() -> int:
         report = Report(bench, args, started, machine, versions(), server)
         report.evaluate_targets()
         print(report.console())
-        write_results(args.output, report.markdown())
+        write_results(args.output, report.label(), report.markdown())
         log(f"results written to {args.output}")
         failed = bool(bench.runner.failures) or not report.identical()
         if failed:
