@@ -7,7 +7,7 @@ declare -A groups=(
   [ceph]="ceph-mon ceph-osd radosgw ceph-common curl"
   [prometheus]="prometheus prometheus-node-exporter"
   [compose]="docker-compose"
-  [bench]="s3cmd rclone awscli time hyperfine"
+  [bench]="s3cmd rclone awscli time"
   [test]="strace"
 )
 wanted=()
