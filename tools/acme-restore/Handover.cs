@@ -105,8 +105,10 @@ public sealed class Handover
         var path = Marshal.StringToCoTaskMemUTF8(Path);
         var argv = NullTerminated(Arguments.Select(a => a));
         var envp = NullTerminated(Environment.Select(e => $"{e.Key}={e.Value}"));
-        // execve keeps ignored and blocked signals. The .NET runtime ignores SIGPIPE, which the command must not
-        // inherit (a plain exec from a shell or Docker gives it the default).
+        // execve keeps ignored and blocked signals. Start the command the way Docker starts PID 1: nothing blocked
+        // (whatever the parent of acme-restore blocked, Traefik must get SIGTERM), and SIGPIPE back to its default
+        // action (the .NET runtime ignores it).
+        _ = PthreadSigmask(SigSetMask, new byte[SigSetSize], IntPtr.Zero);
         _ = Signal(SigPipe, SigDfl);
         _ = Execve(path, argv, envp);
         var errno = Marshal.GetLastPInvokeError();
@@ -126,6 +128,9 @@ public sealed class Handover
 
     private const int XOk = 1;
     private const int SigPipe = 13;
+    private const int SigSetMask = 2;
+    /// <summary>sizeof(sigset_t) in glibc and musl; all zero is the empty set.</summary>
+    private const int SigSetSize = 128;
     private static readonly IntPtr SigDfl = IntPtr.Zero;
 
     [DllImport("libc", EntryPoint = "access", SetLastError = true)]
@@ -133,6 +138,9 @@ public sealed class Handover
 
     [DllImport("libc", EntryPoint = "execve", SetLastError = true)]
     private static extern int Execve(IntPtr path, IntPtr[] argv, IntPtr[] envp);
+
+    [DllImport("libc", EntryPoint = "pthread_sigmask")]
+    private static extern int PthreadSigmask(int how, byte[] set, IntPtr oldSet);
 
     [DllImport("libc", EntryPoint = "signal")]
     private static extern IntPtr Signal(int signal, IntPtr handler);
