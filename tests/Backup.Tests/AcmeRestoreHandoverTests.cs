@@ -235,4 +235,24 @@ public class AcmeRestoreHandoverTests
         // Checked before anything else: nothing was restored for a command that cannot run.
         Assert.False(File.Exists(file));
     }
+
+    [Fact]
+    public async Task An_executable_the_kernel_cannot_run_fails_after_the_restore_with_exit_126()
+    {
+        var bucket = await AcmeRestore.BucketWithAsync(AcmeRestore.SampleAcmeJson);
+        using var dir = new TempDir("acme");
+        var file = dir.Combine("acme.json");
+        // Executable, but neither ELF nor #! script: execve fails with ENOEXEC (acme-restore does not fall back to sh).
+        var command = dir.Write("traefik", "echo should-not-run\n");
+        File.SetUnixFileMode(command, AcmeRestore.Mode0644 | UnixFileMode.UserExecute);
+
+        var result = await AcmeRestore.RunAsync(["--source", $"s3://{bucket}/acme.json", "--file", file, "--json", "--", command]);
+
+        Assert.True(result.ExitCode == 126, result.ToString());
+        Assert.Equal("", result.Stdout);
+        var last = result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries).Last();
+        Assert.Contains("\"level\":\"error\"", last);
+        Assert.Contains($"cannot start {command}: Exec format error", last);
+        Assert.Equal(AcmeRestore.SampleAcmeJson, File.ReadAllBytes(file));
+    }
 }

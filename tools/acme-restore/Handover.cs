@@ -103,7 +103,7 @@ public sealed class Handover
     public string Exec()
     {
         var path = Marshal.StringToCoTaskMemUTF8(Path);
-        var argv = NullTerminated(Arguments.Select(a => a));
+        var argv = NullTerminated(Arguments);
         var envp = NullTerminated(Environment.Select(e => $"{e.Key}={e.Value}"));
         // execve keeps ignored and blocked signals. Start the command the way Docker starts PID 1: nothing blocked
         // (whatever the parent of acme-restore blocked, Traefik must get SIGTERM), and SIGPIPE back to its default
