@@ -400,7 +400,7 @@ public class ContentPullTests
             Assert.NotNull(held);
             var result = await box.PullAsync();
             Assert.Equal(5, result.ExitCode);
-            Assert.Contains("another content-pull is already mirroring", result.Stderr);
+            Assert.Contains("another content-pull is already working on", result.Stderr);
         }
         await box.PullOkAsync();
     }
