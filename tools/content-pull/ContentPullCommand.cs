@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using InfraTools.Cli;
+using InfraTools.Files;
 using InfraTools.S3;
 using InfraTools.Sync;
 using Serilog;
@@ -147,28 +148,8 @@ public static class ContentPullCommand
     private static FileModes ParseModes(string? umask, string? chmod)
     {
         if (umask is not null && chmod is not null) throw new UsageException("--umask and --chmod cannot be combined: use one of them");
-        if (chmod is not null)
-        {
-            var parts = chmod.Split(':');
-            if (parts.Length > 2 || !TryOctal(parts[0], out var file) || (parts.Length == 2 && !TryOctal(parts[1], out _)))
-                throw new UsageException($"--chmod '{chmod}' is not FILE[:DIR] in octal, e.g. 0644 or 0640:0750");
-            var directory = parts.Length == 2 ? Convert.ToInt32(parts[1], 8) : file | ((file & 0x124) >> 2); // r bits also get x on directories
-            return new FileModes((UnixFileMode)file, (UnixFileMode)directory);
-        }
-        if (umask is not null)
-        {
-            if (!TryOctal(umask, out var mask)) throw new UsageException($"--umask '{umask}' is not an octal mask, e.g. 022 or 027");
-            return new FileModes((UnixFileMode)(0x1B6 & ~mask), (UnixFileMode)(0x1FF & ~mask)); // 0666, 0777
-        }
-        return FileModes.WebReadable;
-    }
-
-    private static bool TryOctal(string text, out int value)
-    {
-        value = 0;
-        if (text.Length is 0 or > 4 || text.Any(c => c is < '0' or > '7')) return false;
-        value = Convert.ToInt32(text, 8);
-        return true;
+        if (chmod is not null) return FileModes.ParseChmod(chmod);
+        return umask is not null ? FileModes.FromUmask(umask) : FileModes.WebReadable;
     }
 
     private static void PrintPlan(MirrorPlan plan)

@@ -7,14 +7,6 @@ using Serilog;
 
 namespace InfraTools.Sync;
 
-/// <summary>File and directory modes given to what a mirror run creates, whatever the process umask.</summary>
-public sealed record FileModes(UnixFileMode File, UnixFileMode Directory)
-{
-    public static readonly FileModes WebReadable = new(AtomicFile.ReadableByAll,
-        UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupExecute
-        | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
-}
-
 /// <summary>Counters of one run, updated from parallel workers.</summary>
 public sealed class MirrorStats
 {
