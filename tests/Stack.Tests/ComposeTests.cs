@@ -228,6 +228,33 @@ public partial class ComposeTests
         Assert.Equal(["backend"], prometheus.Map("networks").Entries().Select(e => e.Key));
     }
 
+    [Fact]
+    public void Upstream_images_are_pinned_to_a_version_and_ours_are_built_locally()
+    {
+        foreach (var (name, node) in Stack.Services.Entries())
+        {
+            var service = (YamlMappingNode)node;
+            var image = service.Scalar("image")!;
+            if (service.Get("build") is not null)
+            {
+                Assert.Matches("^infra-tools/[a-z-]+:local$", image);
+                continue;
+            }
+            var tag = image.Contains(':') ? image[(image.LastIndexOf(':') + 1)..] : "";
+            Assert.True(Regex.IsMatch(tag, "^v?\\d+\\.\\d+"), $"{name}: image {image} is not pinned to a version");
+        }
+    }
+
+    [Fact]
+    public void Env_example_holds_placeholders_not_credentials()
+    {
+        var values = EnvExampleVariables().Keys.ToDictionary(k => k, k => Regex.Match(File.ReadAllText(Stack.EnvExample), $"(?m)^#?{k}=(.*)$").Groups[1].Value);
+        foreach (var name in new[] { "S3_ACCESS_KEY", "S3_SECRET_KEY", "GRAFANA_ADMIN_PASSWORD", "GRAFANA_OAUTH_CLIENT_ID", "GRAFANA_OAUTH_CLIENT_SECRET" })
+            Assert.Matches("(?i)example|change-me", values[name]);
+        Assert.All(new[] { "DOMAIN", "GRAFANA_DOMAIN", "ACME_EMAIL" }, n => Assert.Contains("example.org", values[n]));
+        Assert.Equal("false", values["GRAFANA_OAUTH_ALLOW_SIGN_UP"]);
+    }
+
     private static List<string> TraefikCommand() => Stack.Service("traefik").Strings("command").ToList();
 
     /// <summary>NAME=value lines of .env.example, commented ones included, with their 1-based line numbers.</summary>
