@@ -41,7 +41,8 @@ public sealed class NginxTests : IAsyncLifetime
         _http.Dispose();
         if (_nginx is { HasExited: false })
         {
-            _nginx.Kill();
+            // The workers too: killing only the master would leave them running, holding the ports.
+            _nginx.Kill(entireProcessTree: true);
             await _nginx.WaitForExitAsync();
         }
         _nginx?.Dispose();
