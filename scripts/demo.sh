@@ -56,3 +56,25 @@ AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY AWS_DEFAUL
 pull || echo "content-pull exited with $? (4 = partial failure: a key was skipped)"
 ls "$work"
 "$s3" rm "s3://demo-site/../evil.txt" 2>/dev/null || true
+
+step "backup: push acme.json (only if it parses) and a directory tree, then restore them on a 'fresh host'"
+mkdir -p "$work/acme" "$work/data/sub"
+echo '{"letsencrypt":{"Account":{"Email":"ops@example.org"},"Certificates":[]}}' > "$work/acme/acme.json"
+chmod 600 "$work/acme/acme.json"
+"$s3" mb demo-backup
+"$bin/backup" push --name acme --require-json --metrics-file "$monitoring/backup-acme.prom" "$work/acme/acme.json" s3://demo-backup/acme/acme.json
+echo '{"letsencrypt":{"Acc' > "$work/acme/broken.json"
+"$bin/backup" push --name acme --require-json "$work/acme/broken.json" s3://demo-backup/acme/acme.json \
+  || echo "backup exited with $? (5 = refused): the good copy in S3 was not replaced"
+echo "sample $(date)" > "$work/data/sub/sample.txt"
+"$bin/backup" push --name data --snapshot --keep-last 3 --state-dir "$work/backup-state" "$work/data" s3://demo-backup/data/
+"$bin/backup" restore s3://demo-backup/data/ "$work/restored-data"
+diff -r "$work/data" "$work/restored-data" && echo "restored tree is identical"
+grep -v '^#' "$monitoring/backup-acme.prom"
+
+step "acme-restore: restore acme.json on a fresh host, then hand over to 'traefik' without the S3 secrets"
+"$bin/acme-restore" --source s3://demo-backup/acme/acme.json --file "$work/fresh/traefik/acme.json" \
+  --metrics-file "$monitoring/acme-restore.prom" -- \
+  sh -c 'echo "traefik would start now as PID $$; S3_SECRET_KEY is ${S3_SECRET_KEY:-not set}"'
+ls -l "$work/fresh/traefik/acme.json"
+grep -v '^#' "$monitoring/acme-restore.prom"

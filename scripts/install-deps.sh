@@ -6,7 +6,7 @@ declare -A groups=(
   [aot]="clang zlib1g-dev"
   [ceph]="ceph-mon ceph-osd radosgw ceph-common curl"
   [prometheus]="prometheus prometheus-node-exporter"
-  [compose]="docker-compose"
+  [compose]="docker-compose nginx-light prometheus-nginx-exporter"
   [bench]="s3cmd rclone awscli time"
   [test]="strace"
 )

@@ -400,9 +400,29 @@ public class ContentPullTests
             Assert.NotNull(held);
             var result = await box.PullAsync();
             Assert.Equal(5, result.ExitCode);
-            Assert.Contains("another content-pull is already mirroring", result.Stderr);
+            Assert.Contains("another content-pull is already working on", result.Stderr);
         }
         await box.PullOkAsync();
+    }
+
+    [Fact]
+    public async Task A_terminal_gets_a_progress_line_and_logs_for_machines_do_not()
+    {
+        using var box = await PullSandbox.CreateAsync("progress");
+        await box.PutAsync(PullSandbox.RandomTree(600, 6, seed: 9, maxSize: 64));
+        // script(1) gives the pull a pseudo-terminal, as in a manual run.
+        var pull = $"{RepoPaths.Tool("content-pull")} {box.Source()} {box.Dest} --state-dir {box.State} --parallel 1";
+        var onTerminal = await ProcessRunner.RunAsync("script", ["-qec", pull, "/dev/null"], box.Server.Environment());
+        Assert.True(onTerminal.ExitCode == 0, onTerminal.ToString());
+        Assert.Matches(@"\d+/600 files, [0-9.]+ (B|KB|MB) downloaded", onTerminal.Stdout);
+        Assert.Contains("600 downloaded", onTerminal.Stdout);
+
+        Directory.Delete(box.Dest, recursive: true);
+        Directory.Delete(box.State, recursive: true);
+        var logged = await box.PullAsync("--parallel", "1");
+        Assert.True(logged.ExitCode == 0, logged.ToString());
+        Assert.DoesNotMatch(@"\d+/600 files", logged.Output);
+        Assert.Single(logged.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries)); // just the summary
     }
 
     [Fact]

@@ -1,8 +1,13 @@
-using System.CommandLine;
+using InfraTools.AcmeRestore;
 using InfraTools.Cli;
+using InfraTools.Logging;
 
-// Skeleton: the command line and behaviour arrive with this tool's issue.
-var root = new RootCommand("acme-restore (not implemented yet)");
-CommonOptions.AddTo(root, s3: true, metrics: true);
-ToolHost.SetAction(root, "acme-restore", _ => throw new ToolException(ExitCodes.Failure, "acme-restore is not implemented yet"));
-return ToolHost.Run("acme-restore", root, args);
+var command = new AcmeRestoreCommand();
+var exitCode = ToolHost.Run(AcmeRestoreCommand.Tool, command.Root, args);
+if (exitCode != ExitCodes.Ok || command.Handover is not { } handover) return exitCode;
+
+// Here, on the main thread, the log is flushed and closed and the signal handlers are released: replace this
+// process with the command. Exec returns only if execve failed.
+var error = handover.Exec();
+using (var log = ToolLog.Create(AcmeRestoreCommand.Tool, command.LogOptions)) log.Error("{Message}", error);
+return HandoverExitCodes.NotExecutable;

@@ -64,7 +64,7 @@ public static class ContentPullCommand
             var settings = context.ReadS3Settings();
             var stateDirectory = ResolveStateDirectory(parse.GetValue(StateDirectory) ?? context.Environment("CONTENT_PULL_STATE_DIR"), destination);
 
-            using var state = StateFiles.Open(stateDirectory, settings, source, destination, dryRun, context.Log);
+            using var state = SyncState.Open(stateDirectory, Tool, settings.Endpoint.ToString(), source.Bucket, source.Prefix, destination, dryRun, context.Log);
             using var client = new S3Client(settings, parallel);
 
             var listing = new List<S3Object>();
@@ -148,28 +148,8 @@ public static class ContentPullCommand
     private static FileModes ParseModes(string? umask, string? chmod)
     {
         if (umask is not null && chmod is not null) throw new UsageException("--umask and --chmod cannot be combined: use one of them");
-        if (chmod is not null)
-        {
-            var parts = chmod.Split(':');
-            if (parts.Length > 2 || !TryOctal(parts[0], out var file) || (parts.Length == 2 && !TryOctal(parts[1], out _)))
-                throw new UsageException($"--chmod '{chmod}' is not FILE[:DIR] in octal, e.g. 0644 or 0640:0750");
-            var directory = parts.Length == 2 ? Convert.ToInt32(parts[1], 8) : file | ((file & 0x124) >> 2); // r bits also get x on directories
-            return new FileModes((UnixFileMode)file, (UnixFileMode)directory);
-        }
-        if (umask is not null)
-        {
-            if (!TryOctal(umask, out var mask)) throw new UsageException($"--umask '{umask}' is not an octal mask, e.g. 022 or 027");
-            return new FileModes((UnixFileMode)(0x1B6 & ~mask), (UnixFileMode)(0x1FF & ~mask)); // 0666, 0777
-        }
-        return FileModes.WebReadable;
-    }
-
-    private static bool TryOctal(string text, out int value)
-    {
-        value = 0;
-        if (text.Length is 0 or > 4 || text.Any(c => c is < '0' or > '7')) return false;
-        value = Convert.ToInt32(text, 8);
-        return true;
+        if (chmod is not null) return FileModes.ParseChmod(chmod);
+        return umask is not null ? FileModes.FromUmask(umask) : FileModes.WebReadable;
     }
 
     private static void PrintPlan(MirrorPlan plan)
@@ -190,49 +170,6 @@ public static class ContentPullCommand
         < 1024 * 1024 => (bytes / 1024.0).ToString("0.0 KB", CultureInfo.InvariantCulture),
         _ => (bytes / 1024.0 / 1024.0).ToString("0.0 MB", CultureInfo.InvariantCulture),
     };
-
-    /// <summary>The manifest and the lock that keeps two pulls from writing the same destination at once.</summary>
-    private sealed class StateFiles : IDisposable
-    {
-        private readonly FileLock? _lock;
-        private readonly string? _manifestPath;
-        private readonly bool _dryRun;
-
-        public Manifest Manifest { get; }
-
-        private StateFiles(Manifest manifest, string? manifestPath, FileLock? lockFile, bool dryRun)
-        {
-            Manifest = manifest;
-            _manifestPath = manifestPath;
-            _lock = lockFile;
-            _dryRun = dryRun;
-        }
-
-        public static StateFiles Open(string directory, S3Settings settings, S3Location source, string destination, bool dryRun, ILogger log)
-        {
-            var manifestPath = Manifest.PathFor(directory, settings.Endpoint.ToString(), source.Bucket, source.Prefix, destination);
-            if (dryRun) return new StateFiles(Manifest.Load(manifestPath), null, null, dryRun);
-            try
-            {
-                Directory.CreateDirectory(directory);
-                var lockFile = FileLock.TryAcquire(manifestPath + ".lock")
-                    ?? throw new ToolException(ExitCodes.Refused, $"another content-pull is already mirroring into {destination} (lock {manifestPath}.lock): not starting a second one");
-                return new StateFiles(Manifest.Load(manifestPath), manifestPath, lockFile, dryRun);
-            }
-            catch (UnauthorizedAccessException)
-            {
-                log.Warning("state directory {Directory} is not writable: files are compared by checksum instead of by the manifest; set --state-dir to a writable directory", directory);
-                return new StateFiles(new Manifest(), null, null, dryRun);
-            }
-        }
-
-        public async Task SaveAsync()
-        {
-            if (_manifestPath is not null && !_dryRun) await Manifest.SaveAsync(_manifestPath).ConfigureAwait(false);
-        }
-
-        public void Dispose() => _lock?.Dispose();
-    }
 
     /// <summary>A progress line on stderr while pulling, only when stderr is a terminal and logs are for humans.</summary>
     private sealed class Progress : IDisposable

@@ -28,6 +28,8 @@ public static class ExitCodes
     public const int S3Error = 11;
     /// <summary>A local file system error (permission denied, disk full, path not writable).</summary>
     public const int LocalIo = 12;
+    /// <summary>Another service the tool depends on failed (Prometheus' snapshot admin API).</summary>
+    public const int ServiceFailed = 13;
     /// <summary>Stopped by SIGINT (128 + 2).</summary>
     public const int Interrupted = 130;
     /// <summary>Stopped by SIGTERM (128 + 15).</summary>

@@ -464,34 +464,18 @@ public sealed class S3Client : IDisposable
     }
 
     /// <summary>Turns network failures while reading a response body into <see cref="S3Exception"/>s.</summary>
-    private sealed class TranslatingReadStream(Stream inner, S3Client client, string bucket, string key) : Stream
+    private sealed class TranslatingReadStream(Stream inner, S3Client client, string bucket, string key) : ReadOnlyStreamWrapper(inner)
     {
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
         public override int Read(Span<byte> buffer)
         {
-            try { return inner.Read(buffer); }
+            try { return Inner.Read(buffer); }
             catch (Exception ex) when (ex is IOException or HttpRequestException) { throw client.Translate(ex, bucket, key, "get"); }
         }
 
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
-            try { return await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false); }
+            try { return await Inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false); }
             catch (Exception ex) when (ex is IOException or HttpRequestException) { throw client.Translate(ex, bucket, key, "get"); }
         }
-
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

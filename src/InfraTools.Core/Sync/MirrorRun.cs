@@ -7,14 +7,6 @@ using Serilog;
 
 namespace InfraTools.Sync;
 
-/// <summary>File and directory modes given to what a mirror run creates, whatever the process umask.</summary>
-public sealed record FileModes(UnixFileMode File, UnixFileMode Directory)
-{
-    public static readonly FileModes WebReadable = new(AtomicFile.ReadableByAll,
-        UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupExecute
-        | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
-}
-
 /// <summary>Counters of one run, updated from parallel workers.</summary>
 public sealed class MirrorStats
 {
@@ -90,47 +82,28 @@ public sealed class MirrorRun(S3Client client, string bucket, string destination
         }
     }
 
-    private async Task RunParallelAsync(IEnumerable<(RemoteFile File, bool Verify)> work, CancellationToken cancellationToken)
-    {
-        using var stopAll = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        S3Exception? fatal = null;
-        try
+    private Task RunParallelAsync(IEnumerable<(RemoteFile File, bool Verify)> work, CancellationToken cancellationToken) =>
+        ParallelTransfers.RunAsync(work, parallel, async (item, ct) =>
         {
-            await Parallel.ForEachAsync(work, new ParallelOptions { MaxDegreeOfParallelism = parallel, CancellationToken = stopAll.Token },
-                async (item, ct) =>
+            try
+            {
+                if (item.Verify && await IsSameContentAsync(item.File, ct).ConfigureAwait(false))
                 {
-                    try
-                    {
-                        if (item.Verify && await IsSameContentAsync(item.File, ct).ConfigureAwait(false))
-                        {
-                            Stats.AddUnchanged();
-                            return;
-                        }
-                        await DownloadAsync(item.File, ct).ConfigureAwait(false);
-                    }
-                    catch (S3Exception ex) when (ex.Kind == S3ErrorKind.ObjectNotFound)
-                    {
-                        log.Information("{Key} was deleted from the source during the run; the next run removes it here", item.File.Key);
-                        Stats.AddSkipped();
-                    }
-                    catch (S3Exception ex) when (ex.Kind is S3ErrorKind.Unreachable or S3ErrorKind.AuthenticationFailed or S3ErrorKind.AccessDenied or S3ErrorKind.BucketNotFound)
-                    {
-                        // The same error would hit every other file: stop the run.
-                        Interlocked.CompareExchange(ref fatal, ex, null);
-                        await stopAll.CancelAsync().ConfigureAwait(false);
-                    }
-                    catch (Exception ex) when (ex is S3Exception or IOException or UnauthorizedAccessException)
-                    {
-                        log.Error("failed to download {Key}: {Reason}", item.File.Key, ex.Message);
-                        Stats.AddFailed();
-                    }
-                }).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (fatal is not null && !cancellationToken.IsCancellationRequested)
+                    Stats.AddUnchanged();
+                    return;
+                }
+                await DownloadAsync(item.File, ct).ConfigureAwait(false);
+            }
+            catch (S3Exception ex) when (ex.Kind == S3ErrorKind.ObjectNotFound)
+            {
+                log.Information("{Key} was deleted from the source during the run; the next run removes it here", item.File.Key);
+                Stats.AddSkipped();
+            }
+        }, (item, ex) =>
         {
-        }
-        if (fatal is not null) throw fatal;
-    }
+            log.Error("failed to download {Key}: {Reason}", item.File.Key, ex.Message);
+            Stats.AddFailed();
+        }, cancellationToken);
 
     private async Task DownloadAsync(RemoteFile file, CancellationToken cancellationToken)
     {

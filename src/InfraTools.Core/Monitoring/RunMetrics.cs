@@ -1,0 +1,50 @@
+using Prometheus;
+
+namespace InfraTools.Monitoring;
+
+/// <summary>
+/// The textfile metrics of one batch run, the same for every tool: PREFIX_last_success_timestamp_seconds (kept from
+/// the previous file when this run failed), PREFIX_last_run_timestamp_seconds, PREFIX_last_run_success and
+/// PREFIX_last_run_duration_seconds, plus whatever the tool adds. Every series carries the given constant labels.
+/// </summary>
+public sealed class RunMetrics
+{
+    private readonly MetricFactory _factory;
+    private readonly string[] _labelNames;
+    private readonly string[] _labelValues;
+
+    private RunMetrics(MetricFactory factory, IReadOnlyList<(string Name, string Value)> labels)
+    {
+        _factory = factory;
+        _labelNames = labels.Select(l => l.Name).ToArray();
+        _labelValues = labels.Select(l => l.Value).ToArray();
+    }
+
+    /// <summary>Adds a gauge with the constant labels.</summary>
+    public void Gauge(string name, string help, double value) =>
+        _factory.CreateGauge(name, help, _labelNames).WithLabels(_labelValues).Set(value);
+
+    /// <summary>Adds a gauge with the constant labels plus one more label per value.</summary>
+    public void Gauge(string name, string help, string label, IEnumerable<(string LabelValue, double Value)> values)
+    {
+        var gauge = _factory.CreateGauge(name, help, [.. _labelNames, label]);
+        foreach (var (labelValue, value) in values) gauge.WithLabels([.. _labelValues, labelValue]).Set(value);
+    }
+
+    public static async Task WriteAsync(string path, string prefix, string what, IReadOnlyList<(string Name, string Value)> labels,
+        DateTimeOffset started, TimeSpan duration, bool success, Action<RunMetrics> addMore)
+    {
+        var registry = Metrics.NewCustomRegistry();
+        var metrics = new RunMetrics(Metrics.WithCustomRegistry(registry), labels);
+        var lastSuccessName = $"{prefix}_last_success_timestamp_seconds";
+        var labelText = string.Join(',', labels.Select(l => $"{l.Name}=\"{l.Value}\""));
+        var startedSeconds = started.ToUnixTimeMilliseconds() / 1000.0;
+        var lastSuccess = success ? startedSeconds : TextfileMetrics.ReadSample(path, lastSuccessName, labelText);
+        if (lastSuccess is { } value) metrics.Gauge(lastSuccessName, $"Unix time at which the last fully successful {what} started.", value);
+        metrics.Gauge($"{prefix}_last_run_timestamp_seconds", $"Unix time at which the last {what} started.", startedSeconds);
+        metrics.Gauge($"{prefix}_last_run_success", $"1 if the last {what} succeeded completely, else 0.", success ? 1 : 0);
+        metrics.Gauge($"{prefix}_last_run_duration_seconds", $"How long the last {what} took.", duration.TotalSeconds);
+        addMore(metrics);
+        await TextfileMetrics.WriteAsync(registry, path).ConfigureAwait(false);
+    }
+}

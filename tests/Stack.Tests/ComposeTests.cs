@@ -1,0 +1,281 @@
+using System.Text.RegularExpressions;
+using YamlDotNet.RepresentationModel;
+
+namespace InfraTools.Tests;
+
+/// <summary>docker-compose.yaml and .env.example, checked with Debian's docker-compose and by reading the
+/// configuration it resolves.</summary>
+public partial class ComposeTests
+{
+    [Fact]
+    public async Task Docker_compose_accepts_the_file_with_env_example()
+    {
+        var result = await Stack.ComposeConfigAsync(Stack.EnvExample);
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("infra-tools/traefik:local", result.Stdout);
+    }
+
+    [Fact]
+    public async Task Docker_compose_accepts_the_docker_secrets_variant()
+    {
+        var result = await Stack.ComposeConfigAsync(Stack.EnvExample, Stack.ComposeFile, Stack.SecretsComposeFile);
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var config = Yaml.Parse(result.Stdout);
+        var secrets = config.Map("secrets");
+        foreach (var service in new[] { "traefik", "pull", "backup", "prometheus-restore" })
+        {
+            var s = config.Map("services").Map(service);
+            var env = s.Map("environment");
+            Assert.Equal("/run/secrets/s3_access_key", env.Scalar("S3_ACCESS_KEY_FILE"));
+            Assert.Equal("/run/secrets/s3_secret_key", env.Scalar("S3_SECRET_KEY_FILE"));
+            // Setting both NAME and NAME_FILE is an error for the tools: the variables from .env are blanked.
+            Assert.Equal("", env.Scalar("S3_ACCESS_KEY"));
+            Assert.Equal("", env.Scalar("S3_SECRET_KEY"));
+            var mounted = s.Get("secrets") is YamlSequenceNode seq
+                ? seq.Children.Select(c => c is YamlScalarNode n ? n.Value : ((YamlMappingNode)c).Scalar("source")).ToList()
+                : [];
+            Assert.Contains("s3_access_key", mounted);
+            Assert.Contains("s3_secret_key", mounted);
+        }
+        var grafana = config.Map("services").Map("grafana").Map("environment");
+        Assert.Equal("", grafana.Scalar("GF_SECURITY_ADMIN_PASSWORD"));
+        Assert.Equal("/run/secrets/grafana_admin_password", grafana.Scalar("GF_SECURITY_ADMIN_PASSWORD__FILE"));
+        Assert.Equal(4, secrets.Children.Count);
+        Assert.All(secrets.Entries(), s => Assert.EndsWith("/secrets/" + s.Key, ((YamlMappingNode)s.Value).Scalar("file")));
+    }
+
+    [Fact]
+    public void Every_variable_the_compose_files_use_is_documented_in_env_example()
+    {
+        var used = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var file in new[] { Stack.ComposeFile, Stack.SecretsComposeFile })
+            foreach (Match m in ComposeVariable().Matches(File.ReadAllText(file)))
+                used.Add(m.Groups[1].Value);
+        var documented = EnvExampleVariables();
+        Assert.NotEmpty(used);
+        Assert.Empty(used.Except(documented.Keys));
+        // ...and .env.example has nothing the stack ignores (COMPOSE_FILE is read by compose itself).
+        Assert.Empty(documented.Keys.Except(used).Except(["COMPOSE_FILE"]));
+        // Each one is explained by a comment above it (possibly shared with the variables right before it).
+        var lines = File.ReadAllLines(Stack.EnvExample);
+        foreach (var (name, line) in documented)
+        {
+            var i = line - 1;
+            while (i > 0 && VariableLine().IsMatch(lines[i - 1])) i--;
+            Assert.True(i > 0 && lines[i - 1].TrimStart().StartsWith('#') && lines[i - 1].Trim().Length > 2,
+                $".env.example: {name} (line {line}) has no comment that explains it");
+        }
+    }
+
+    [Fact]
+    public async Task A_missing_required_variable_stops_compose_with_a_line_that_names_it()
+    {
+        var required = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (Match m in RequiredVariable().Matches(File.ReadAllText(Stack.ComposeFile))) required.Add(m.Groups[1].Value);
+        Assert.Superset(new SortedSet<string> { "DOMAIN", "GRAFANA_DOMAIN", "ACME_EMAIL", "S3_ENDPOINT", "CONTENT_BUCKET", "BACKUP_BUCKET" }, required);
+        using var dir = new TempDir("compose-env");
+        foreach (var name in required)
+        {
+            var env = dir.Write($"{name}.env", Regex.Replace(File.ReadAllText(Stack.EnvExample), $"(?m)^{name}=.*$", $"{name}="));
+            var result = await Stack.ComposeConfigAsync(env);
+            Assert.True(result.ExitCode != 0, $"{name} empty, yet docker-compose config succeeded");
+            Assert.Contains($"set {name} in .env", result.Stderr);
+        }
+    }
+
+    [Fact]
+    public void Every_service_restarts_always_except_one_shot_jobs_others_wait_for()
+    {
+        var waitedFor = Stack.Services.Entries()
+            .SelectMany(s => ((YamlMappingNode)s.Value).MapOrNull("depends_on")?.Entries() ?? [])
+            .Where(d => d.Value is YamlMappingNode m && m.Scalar("condition") == "service_completed_successfully")
+            .Select(d => d.Key).ToHashSet();
+        Assert.Equal(["prometheus-restore", "srv-init"], waitedFor.Order());
+        foreach (var (name, node) in Stack.Services.Entries())
+        {
+            var restart = ((YamlMappingNode)node).Scalar("restart");
+            Assert.True(waitedFor.Contains(name) ? restart == "no" : restart == "always", $"{name}: restart is '{restart}'");
+        }
+    }
+
+    [Fact]
+    public void Containers_with_our_tools_run_read_only_unprivileged_and_without_capabilities()
+    {
+        foreach (var name in Stack.ToolServices)
+        {
+            var service = Stack.Service(name);
+            Assert.Equal("images/tools/Dockerfile", service.Map("build").Scalar("dockerfile"));
+            Assert.Equal("true", service.Scalar("read_only"));
+            Assert.Equal(["ALL"], service.Strings("cap_drop"));
+            Assert.Contains("no-new-privileges:true", service.Strings("security_opt"));
+            Assert.Null(service.Scalar("user")); // the image's own non-root user
+            Assert.Null(service.Scalar("privileged"));
+        }
+        // Traefik needs no root: its entry points listen above 1024 and are published as 80 and 443.
+        var ports = Stack.Service("traefik").Maps("ports").Select(p => $"{p.Scalar("published")}->{p.Scalar("target")}");
+        Assert.Equal(["443->8443", "80->8080"], ports.Order());
+        Assert.Null(Stack.Services.Entries().Where(s => s.Key != "traefik").Select(s => ((YamlMappingNode)s.Value).Get("ports")).FirstOrDefault(p => p is not null));
+    }
+
+    [Fact]
+    public void Only_the_socket_proxy_mounts_the_docker_socket_and_only_read_only()
+    {
+        var mounts = Stack.Services.Entries()
+            .SelectMany(s => ((YamlMappingNode)s.Value).Strings("volumes").Select(v => (Service: s.Key, Volume: v)))
+            .Where(m => m.Volume.StartsWith("/var/run/docker.sock", StringComparison.Ordinal)).ToList();
+        Assert.Equal(["docker-socket-proxy"], mounts.Select(m => m.Service));
+        Assert.EndsWith(":ro", mounts[0].Volume);
+        var proxy = Stack.Service("docker-socket-proxy").Map("environment");
+        Assert.Equal("0", proxy.Scalar("POST")); // read-only API: no container can be created or changed through it
+        Assert.Equal("true", Stack.Compose.Map("networks").Map("docker-api").Scalar("internal"));
+        Assert.Contains("--providers.docker.endpoint=tcp://docker-socket-proxy:2375", TraefikCommand());
+        // cAdvisor reads Docker's state through /var/run, read-only.
+        Assert.Contains("/var/run:/var/run:ro", Stack.Service("cadvisor").Strings("volumes"));
+    }
+
+    [Fact]
+    public void State_lives_in_bind_mounts_under_srv()
+    {
+        var hostPaths = Stack.Services.Entries()
+            .Where(s => s.Key is not ("node-exporter" or "cadvisor" or "docker-socket-proxy"))
+            .SelectMany(s => ((YamlMappingNode)s.Value).Strings("volumes"))
+            .Select(v => v.Split(':')[0]).ToHashSet();
+        Assert.All(hostPaths, p => Assert.StartsWith("/srv/", p));
+        Assert.Superset(new HashSet<string> { "/srv/acme", "/srv/www", "/srv/monitoring", "/srv/prometheus", "/srv/grafana" }, hostPaths);
+        // srv-init prepares every one of them for the non-root users before anything writes there.
+        var init = string.Join('\n', Stack.Service("srv-init").Strings("command"));
+        foreach (var path in hostPaths) Assert.Contains(path, init);
+        Assert.Equal(hostPaths.Order(), Stack.Service("srv-init").Strings("volumes").Select(v => v.Split(':')[0]).Order());
+        // The monitoring directory is shared by the tools that write textfiles and node-exporter, which reads it.
+        Assert.Contains("/srv/monitoring:/monitoring:ro", Stack.Service("node-exporter").Strings("volumes"));
+        Assert.Contains("--collector.textfile.directory=/monitoring", Stack.Service("node-exporter").Strings("command"));
+        foreach (var writer in new[] { "pull", "backup", "traefik" })
+            Assert.Contains("/srv/monitoring:/monitoring:rw", Stack.Service(writer).Strings("volumes"));
+        Assert.Contains("/srv/www:/srv/www:ro", Stack.Service("nginx").Strings("volumes"));
+        Assert.Contains("/srv/www:/www:rw", Stack.Service("pull").Strings("volumes"));
+        Assert.Contains("/srv/acme:/acme:ro", Stack.Service("backup").Strings("volumes"));
+        Assert.Contains("/srv/acme:/etc/traefik/acme:rw", Stack.Service("traefik").Strings("volumes"));
+    }
+
+    [Fact]
+    public void Traefik_uses_v3_configuration_with_https_redirect_hsts_and_lets_encrypt()
+    {
+        var command = TraefikCommand();
+        // acme-restore's options, then "--", then Traefik and its static configuration.
+        var separator = command.IndexOf("--");
+        Assert.True(separator > 0, string.Join(' ', command));
+        Assert.Equal("--source=s3://example-backups/acme/acme.json", command[0]);
+        Assert.Equal("traefik", command[separator + 1]);
+        var traefik = command.Skip(separator + 2).ToList();
+        Assert.Contains("--entryPoints.web.http.redirections.entryPoint.to=:443", traefik);
+        Assert.Contains("--entryPoints.web.http.redirections.entryPoint.scheme=https", traefik);
+        Assert.Contains("--certificatesResolvers.letsencrypt.acme.storage=/etc/traefik/acme/acme.json", traefik);
+        Assert.Contains("--certificatesResolvers.letsencrypt.acme.tlsChallenge=true", traefik);
+        Assert.Contains("--metrics.prometheus.entryPoint=metrics", traefik);
+        Assert.Contains("--entryPoints.metrics.address=:8082", traefik);
+        Assert.Contains("--providers.docker.exposedByDefault=false", traefik);
+        Assert.DoesNotContain(traefik, a => a.StartsWith("--api", StringComparison.Ordinal)); // no dashboard
+        // The docker network Traefik routes on exists under that exact name.
+        var network = traefik.Single(a => a.StartsWith("--providers.docker.network=", StringComparison.Ordinal)).Split('=')[1];
+        Assert.Equal(network, Stack.Compose.Map("networks").Map("frontend").Scalar("name"));
+
+        var routed = Stack.Services.Entries().Where(s => ((YamlMappingNode)s.Value).MapOrNull("labels")?.Scalar("traefik.enable") == "true").ToList();
+        Assert.Equal(["grafana", "nginx"], routed.Select(s => s.Key).Order());
+        var allLabels = routed.SelectMany(s => ((YamlMappingNode)s.Value).Map("labels").Entries()).Where(e => e.Key != "traefik.enable")
+            .ToDictionary(e => e.Key, e => ((YamlScalarNode)e.Value).Value);
+        // Traefik v1 labels (traefik.frontend.*, traefik.port) are silently ignored by v3.
+        Assert.DoesNotContain(allLabels.Keys, k => k.StartsWith("traefik.frontend", StringComparison.Ordinal) || k.StartsWith("traefik.backend", StringComparison.Ordinal) || k == "traefik.port");
+        foreach (var (router, host) in new[] { ("site", "www.example.org"), ("grafana", "grafana.example.org") })
+        {
+            Assert.Equal($"Host(`{host}`)", allLabels[$"traefik.http.routers.{router}.rule"]);
+            Assert.Equal("websecure", allLabels[$"traefik.http.routers.{router}.entrypoints"]);
+            Assert.Equal("letsencrypt", allLabels[$"traefik.http.routers.{router}.tls.certresolver"]);
+            Assert.Equal("security-headers@docker", allLabels[$"traefik.http.routers.{router}.middlewares"]);
+        }
+        Assert.Equal("31536000", allLabels["traefik.http.middlewares.security-headers.headers.stsSeconds"]);
+        Assert.Equal("8080", allLabels["traefik.http.services.site.loadbalancer.server.port"]);
+    }
+
+    [Fact]
+    public void Every_long_running_service_has_a_healthcheck_in_compose_or_its_image()
+    {
+        var withHealthcheckInImage = new Dictionary<string, string>
+        {
+            ["traefik"] = "traefik", ["pull"] = "pull", ["backup"] = "backup",
+        };
+        var tools = new Dockerfile(Stack.ToolsDockerfile);
+        foreach (var (service, stage) in withHealthcheckInImage)
+            Assert.Single(tools.Stage(stage).All("HEALTHCHECK"));
+        foreach (var image in new[] { "nginx", "prometheus", "grafana" })
+        {
+            Assert.Single(new Dockerfile(Stack.Path("images", image, "Dockerfile")).All("HEALTHCHECK"));
+            Assert.Equal($"images/{image}", Path.GetRelativePath(RepoPaths.Root, Stack.Service(image).Map("build").Scalar("context")!));
+        }
+        Assert.NotNull(Stack.Service("node-exporter").MapOrNull("healthcheck"));
+        Assert.All(tools.Stages.SelectMany(s => s.All("HEALTHCHECK")), h => Assert.Contains("CMD [", h.Arguments));
+    }
+
+    [Fact]
+    public void Prometheus_runs_as_the_backup_user_with_the_admin_api_for_snapshots()
+    {
+        var prometheus = Stack.Service("prometheus");
+        Assert.Equal("10001:10001", prometheus.Scalar("user"));
+        Assert.Equal("10001:10001", new Dockerfile(Stack.ToolsDockerfile).EffectiveUser(new Dockerfile(Stack.ToolsDockerfile).Stage("backup")));
+        Assert.Contains("--web.enable-admin-api", prometheus.Strings("command"));
+        Assert.Contains("--storage.tsdb.retention.time=90d", prometheus.Strings("command"));
+        Assert.Contains("/srv/prometheus:/prometheus:rw", Stack.Service("backup").Strings("volumes"));
+        // Prometheus and the admin API are on the backend network only: nothing routes to them.
+        Assert.Equal(["backend"], prometheus.Map("networks").Entries().Select(e => e.Key));
+    }
+
+    [Fact]
+    public void Upstream_images_are_pinned_to_a_version_and_ours_are_built_locally()
+    {
+        foreach (var (name, node) in Stack.Services.Entries())
+        {
+            var service = (YamlMappingNode)node;
+            var image = service.Scalar("image")!;
+            if (service.Get("build") is not null)
+            {
+                Assert.Matches("^infra-tools/[a-z-]+:local$", image);
+                continue;
+            }
+            var tag = image.Contains(':') ? image[(image.LastIndexOf(':') + 1)..] : "";
+            Assert.True(Regex.IsMatch(tag, "^v?\\d+\\.\\d+"), $"{name}: image {image} is not pinned to a version");
+        }
+    }
+
+    [Fact]
+    public void Env_example_holds_placeholders_not_credentials()
+    {
+        var values = EnvExampleVariables().Keys.ToDictionary(k => k, k => Regex.Match(File.ReadAllText(Stack.EnvExample), $"(?m)^#?{k}=(.*)$").Groups[1].Value);
+        foreach (var name in new[] { "S3_ACCESS_KEY", "S3_SECRET_KEY", "GRAFANA_ADMIN_PASSWORD", "GRAFANA_OAUTH_CLIENT_ID", "GRAFANA_OAUTH_CLIENT_SECRET" })
+            Assert.Matches("(?i)example|change-me", values[name]);
+        Assert.All(new[] { "DOMAIN", "GRAFANA_DOMAIN", "ACME_EMAIL" }, n => Assert.Contains("example.org", values[n]));
+        Assert.Equal("false", values["GRAFANA_OAUTH_ALLOW_SIGN_UP"]);
+    }
+
+    private static List<string> TraefikCommand() => Stack.Service("traefik").Strings("command").ToList();
+
+    /// <summary>NAME=value lines of .env.example, commented ones included, with their 1-based line numbers.</summary>
+    private static Dictionary<string, int> EnvExampleVariables()
+    {
+        var result = new Dictionary<string, int>();
+        var lines = File.ReadAllLines(Stack.EnvExample);
+        for (var i = 0; i < lines.Length; i++)
+        {
+            var m = VariableLine().Match(lines[i]);
+            if (m.Success) result[m.Groups[1].Value] = i + 1;
+        }
+        return result;
+    }
+
+    [GeneratedRegex("\\$\\{([A-Z][A-Z0-9_]*)")]
+    private static partial Regex ComposeVariable();
+
+    [GeneratedRegex("\\$\\{([A-Z][A-Z0-9_]*):\\?")]
+    private static partial Regex RequiredVariable();
+
+    [GeneratedRegex("^#?([A-Z][A-Z0-9_]*)=")]
+    private static partial Regex VariableLine();
+}
