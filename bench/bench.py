@@ -543,8 +543,7 @@ class Report:
 
     def markdown(self) -> str:
         a, b = self.args, self.b
-        mode = "quick (smoke test, not a measurement)" if a.quick else "full"
-        out = [begin_marker(self.label()), "", f"## Latest {self.label()} run: {self.started:%Y-%m-%d %H:%M} UTC, {mode}", ""]
+        out = [begin_marker(self.label()), "", f"## Latest {self.label()} run: {self.started:%Y-%m-%d %H:%M} UTC{' (smoke test, not a measurement)' if a.quick else ''}", ""]
         if a.note:
             out += [f"**{a.note}**", ""]
         out += [f"- Command: `bench/run.sh {shlex.join(sys.argv[1:])}`".rstrip() + f" ({a.reps} repetition(s), tools alternated within each scenario, medians shown)",
@@ -559,7 +558,7 @@ class Report:
                 ""]
         out += ["### Pull: `content-pull --delete` vs `s3cmd sync --delete-removed` vs `rclone sync` (defaults, and `--transfers 16 --checkers 16`)", ""]
         out += self.group_table("pull", ["initial", "no-change", "1% changed", "1% deleted"], "content-pull", ["s3cmd", "rclone", "rclone-16"])
-        out += ["", "### Push: `backup push` vs `s3cmd sync` vs `rclone sync`, local → S3", ""]
+        out += ["", "### Push: `backup push --delete` (default `--parallel 8`) vs `s3cmd sync --delete-removed` vs `rclone sync`, local → S3", ""]
         if any(k[0] == "push" and k[2] == "backup" for k in b.results):
             out += self.group_table("push", ["initial", "no-change"], "backup", ["s3cmd", "rclone", "rclone-16"])
         else:
