@@ -262,7 +262,7 @@ def push_tools(s3: S3) -> list[Tool]:
 
 
 def backup_available(env: dict[str, str]) -> bool:
-    """The backup tool lands in another issue; until then its binary is a skeleton without a push command."""
+    """False for a backup binary without a push command (the skeleton before issue 4): push then measures s3cmd and rclone only."""
     if not (BIN / "backup").exists():
         return False
     result = subprocess.run([str(BIN / "backup"), "--help"], env=env, capture_output=True, text=True)
