@@ -18,11 +18,14 @@ public sealed record S3ObjectInfo(string Key, long Size, string ETag, DateTimeOf
     IReadOnlyDictionary<string, string> Metadata);
 
 /// <summary>
-/// The S3 operations the tools use, on the Minio SDK, working the same under JIT and in the Native AOT binary.
-/// Every failure comes out as an <see cref="S3Exception"/> with a clear message and exit code.
-/// Design notes: gets use one presigned GET each (Minio's GetObjectAsync would first send a bucket-exists HEAD
-/// and a stat HEAD, and it cannot read ranged responses); the bucket-exists HEAD Minio sends before a stat is
-/// answered from memory after the first success (<see cref="S3HttpHandler"/>).
+/// The S3 operations the tools use, working the same under JIT and in the Native AOT binary. Every failure
+/// comes out as an <see cref="S3Exception"/> with a clear message and exit code.
+/// Design notes: the operations the tools use (bucket check, list, stat, get, put, batch delete) send their
+/// own requests, signed with <see cref="SigV4"/>: one request per get (Minio's GetObjectAsync would first send
+/// a bucket-exists HEAD and a stat HEAD, and it cannot read ranged responses), and no Minio request pipeline
+/// in the tools' binaries, whose XmlSerializer-based response parsing cost ~1.5 MB of each AOT binary. The
+/// bucket-exists HEAD before a stat is answered from memory after the first success (<see cref="S3HttpHandler"/>).
+/// Minio still serves the operations only tests and the demo use (make bucket, single delete).
 /// </summary>
 public sealed class S3Client : IDisposable
 {
@@ -69,7 +72,11 @@ public sealed class S3Client : IDisposable
     {
         try
         {
-            return await _minio.BucketExistsAsync(new BucketExistsArgs().WithBucket(bucket), cancellationToken).ConfigureAwait(false);
+            using var request = SignedRequest(HttpMethod.Head, bucket, null, []);
+            using var response = await SendAsync(request, cancellationToken).ConfigureAwait(false);
+            if (response.IsSuccessStatusCode) return true;
+            if (response.StatusCode == HttpStatusCode.NotFound) return false;
+            throw await ErrorFromResponseAsync(response, bucket, null, "check bucket", cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (IsTranslatable(ex, cancellationToken))
         {
@@ -122,16 +129,22 @@ public sealed class S3Client : IDisposable
         while (continuation is not null);
     }
 
+    /// <summary>
+    /// The object's size, ETag, Last-Modified, content type and metadata (HEAD). As with Minio, the bucket is
+    /// checked first (answered from memory after its first success, see <see cref="S3HttpHandler"/>), because
+    /// the 404 of a HEAD has no body that would tell a missing bucket from a missing object.
+    /// </summary>
     public async Task<S3ObjectInfo> StatAsync(string bucket, string key, CancellationToken cancellationToken = default)
     {
+        if (!await BucketExistsAsync(bucket, cancellationToken).ConfigureAwait(false))
+            throw FromErrorCode("NoSuchBucket", null, bucket, key, "stat", null);
         try
         {
-            var stat = await _minio.StatObjectAsync(new StatObjectArgs().WithBucket(bucket).WithObject(key), cancellationToken).ConfigureAwait(false);
-            var metadata = stat.MetaData
-                .Where(m => !string.Equals(m.Key, "Content-Type", StringComparison.OrdinalIgnoreCase))
-                .ToDictionary(m => m.Key.ToLowerInvariant(), m => m.Value, StringComparer.OrdinalIgnoreCase);
-            return new S3ObjectInfo(key, stat.Size, ObjectChecksum.Normalize(stat.ETag),
-                new DateTimeOffset(DateTime.SpecifyKind(stat.LastModified.ToUniversalTime(), DateTimeKind.Utc)), stat.ContentType, metadata);
+            using var request = SignedRequest(HttpMethod.Head, bucket, key, []);
+            using var response = await SendAsync(request, cancellationToken).ConfigureAwait(false);
+            if (!response.IsSuccessStatusCode)
+                throw await ErrorFromResponseAsync(response, bucket, key, "stat", cancellationToken).ConfigureAwait(false);
+            return InfoFromHeaders(key, response);
         }
         catch (Exception ex) when (IsTranslatable(ex, cancellationToken))
         {
@@ -190,23 +203,35 @@ public sealed class S3Client : IDisposable
 
     /// <summary>
     /// Uploads <paramref name="size"/> bytes from <paramref name="content"/> (multipart from
-    /// <see cref="ObjectChecksum.MultipartThreshold"/> on) and checks the ETag the server answers against the MD5
-    /// computed while sending, so a corrupted upload is reported. Returns the ETag.
+    /// <see cref="ObjectChecksum.MultipartThreshold"/> on, with Minio's part size, so that
+    /// <see cref="ObjectChecksum"/> predicts the ETag) and checks the ETag the server answers against the MD5
+    /// computed while sending, so a corrupted upload is reported. Every request carries the signed SHA-256 of its
+    /// payload. Returns the ETag.
     /// </summary>
     public async Task<string> PutAsync(string bucket, string key, Stream content, long size, IReadOnlyDictionary<string, string>? metadata = null,
         string? contentType = null, CancellationToken cancellationToken = default)
     {
         using var hasher = new ETagHasher(size);
+        var source = new HashingReadStream(content, hasher);
+        var headers = (metadata ?? new Dictionary<string, string>()).Select(m => ("x-amz-meta-" + m.Key.ToLowerInvariant(), m.Value)).ToList();
+        contentType ??= "application/octet-stream";
         string etag;
         try
         {
-            var args = new PutObjectArgs().WithBucket(bucket).WithObject(key)
-                .WithStreamData(new HashingReadStream(content, hasher)).WithObjectSize(size)
-                .WithContentType(contentType ?? "application/octet-stream");
-            if (metadata is { Count: > 0 })
-                args = args.WithHeaders(metadata.ToDictionary(m => "x-amz-meta-" + m.Key.ToLowerInvariant(), m => m.Value, StringComparer.OrdinalIgnoreCase));
-            var response = await _minio.PutObjectAsync(args, cancellationToken).ConfigureAwait(false);
-            etag = ObjectChecksum.Normalize(response.Etag);
+            if (ObjectChecksum.IsMultipart(size))
+            {
+                etag = await PutMultipartAsync(bucket, key, source, size, contentType, headers, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                var body = new byte[size];
+                await ReadPartAsync(source, body, bucket, key, size, cancellationToken).ConfigureAwait(false);
+                using var request = SignedRequest(HttpMethod.Put, bucket, key, [], body, contentType, headers);
+                using var response = await SendAsync(request, cancellationToken).ConfigureAwait(false);
+                if (!response.IsSuccessStatusCode)
+                    throw await ErrorFromResponseAsync(response, bucket, key, "put", cancellationToken).ConfigureAwait(false);
+                etag = ObjectChecksum.Normalize(response.Headers.ETag?.Tag);
+            }
         }
         catch (Exception ex) when (IsTranslatable(ex, cancellationToken))
         {
@@ -222,6 +247,85 @@ public sealed class S3Client : IDisposable
             throw new S3Exception(S3ErrorKind.IntegrityCheckFailed,
                 $"upload of s3://{bucket}/{key} failed its integrity check: the server's ETag {etag} is not the {expected} computed from the data sent");
         return etag;
+    }
+
+    /// <summary>Initiate, upload the parts one after the other, complete; on any failure the upload is aborted.</summary>
+    private async Task<string> PutMultipartAsync(string bucket, string key, Stream source, long size, string contentType,
+        List<(string Name, string Value)> headers, CancellationToken cancellationToken)
+    {
+        string uploadId;
+        using (var request = SignedRequest(HttpMethod.Post, bucket, key, [("uploads", "")], null, contentType, headers))
+        using (var response = await SendAsync(request, cancellationToken).ConfigureAwait(false))
+        {
+            if (!response.IsSuccessStatusCode)
+                throw await ErrorFromResponseAsync(response, bucket, key, "put", cancellationToken).ConfigureAwait(false);
+            uploadId = XmlElements(await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false), "UploadId").FirstOrDefault()
+                ?? throw new S3Exception(S3ErrorKind.ServerError, $"put {Where(bucket, key)} failed: the server started a multipart upload without an UploadId");
+        }
+        try
+        {
+            var partSize = ObjectChecksum.PartSize(size);
+            var buffer = new byte[Math.Min(partSize, size)];
+            var complete = new System.Text.StringBuilder("<CompleteMultipartUpload>");
+            long sent = 0;
+            for (var number = 1; sent < size; number++)
+            {
+                var length = (int)Math.Min(partSize, size - sent);
+                var part = buffer.AsMemory(0, length);
+                await ReadPartAsync(source, part, bucket, key, size, cancellationToken).ConfigureAwait(false);
+                List<(string, string)> query = [("partNumber", number.ToString(CultureInfo.InvariantCulture)), ("uploadId", uploadId)];
+                using var request = SignedRequest(HttpMethod.Put, bucket, key, query, part, null, []);
+                using var response = await SendAsync(request, cancellationToken).ConfigureAwait(false);
+                if (!response.IsSuccessStatusCode)
+                    throw await ErrorFromResponseAsync(response, bucket, key, "put", cancellationToken).ConfigureAwait(false);
+                complete.Append("<Part><PartNumber>").Append(number.ToString(CultureInfo.InvariantCulture)).Append("</PartNumber><ETag>")
+                    .Append(XmlEscape(response.Headers.ETag?.Tag ?? "")).Append("</ETag></Part>");
+                sent += length;
+            }
+            complete.Append("</CompleteMultipartUpload>");
+            using var completeRequest = SignedRequest(HttpMethod.Post, bucket, key, [("uploadId", uploadId)],
+                System.Text.Encoding.UTF8.GetBytes(complete.ToString()), "application/xml", []);
+            using var completeResponse = await SendAsync(completeRequest, cancellationToken).ConfigureAwait(false);
+            if (!completeResponse.IsSuccessStatusCode)
+                throw await ErrorFromResponseAsync(completeResponse, bucket, key, "put", cancellationToken).ConfigureAwait(false);
+            // S3 may answer 200 and still fail the completion, with an Error document as the body.
+            var body = await completeResponse.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+            if (XmlElements(body, "Code").FirstOrDefault() is { Length: > 0 } code)
+                throw FromErrorCode(code, XmlElements(body, "Message").FirstOrDefault(), bucket, key, "put", null);
+            return ObjectChecksum.Normalize(XmlElements(body, "ETag").FirstOrDefault());
+        }
+        catch
+        {
+            await AbortMultipartAsync(bucket, key, uploadId).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private async Task AbortMultipartAsync(string bucket, string key, string uploadId)
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            using var request = SignedRequest(HttpMethod.Delete, bucket, key, [("uploadId", uploadId)]);
+            using var response = await _http.SendAsync(request, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or IOException)
+        {
+            // Best effort: an upload that cannot be aborted is removed by the bucket's lifecycle rules, if any.
+        }
+    }
+
+    /// <summary>Fills <paramref name="part"/> from the source; a source that ends early changed during the upload.</summary>
+    private static async Task ReadPartAsync(Stream source, Memory<byte> part, string bucket, string key, long size, CancellationToken cancellationToken)
+    {
+        var filled = 0;
+        while (filled < part.Length)
+        {
+            var read = await source.ReadAsync(part[filled..], cancellationToken).ConfigureAwait(false);
+            if (read == 0)
+                throw new S3Exception(S3ErrorKind.IntegrityCheckFailed, $"upload of s3://{bucket}/{key} ended before {size} bytes: the file changed while it was being uploaded");
+            filled += read;
+        }
     }
 
     public async Task DeleteAsync(string bucket, string key, CancellationToken cancellationToken = default)
@@ -244,8 +348,15 @@ public sealed class S3Client : IDisposable
         {
             try
             {
-                var errors = await _minio.RemoveObjectsAsync(new RemoveObjectsArgs().WithBucket(bucket).WithObjects(batch.ToList()), cancellationToken).ConfigureAwait(false);
-                failures.AddRange(errors.Select(e => (e.Key, $"{e.Code}: {e.Message}")));
+                var xml = new System.Text.StringBuilder("<Delete><Quiet>true</Quiet>");
+                foreach (var key in batch) xml.Append("<Object><Key>").Append(XmlEscape(key)).Append("</Key></Object>");
+                var body = System.Text.Encoding.UTF8.GetBytes(xml.Append("</Delete>").ToString());
+                using var request = SignedRequest(HttpMethod.Post, bucket, null, [("delete", "")], body, "application/xml",
+                    [("Content-MD5", Convert.ToBase64String(System.Security.Cryptography.MD5.HashData(body)))]);
+                using var response = await SendAsync(request, cancellationToken).ConfigureAwait(false);
+                if (!response.IsSuccessStatusCode)
+                    throw await ErrorFromResponseAsync(response, bucket, null, "delete", cancellationToken).ConfigureAwait(false);
+                failures.AddRange(DeleteErrors(await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false)));
             }
             catch (Exception ex) when (IsTranslatable(ex, cancellationToken))
             {
@@ -255,20 +366,88 @@ public sealed class S3Client : IDisposable
         return failures;
     }
 
+    /// <summary>The Error entries of a DeleteResult: key and "Code: Message".</summary>
+    private static List<(string Key, string Error)> DeleteErrors(string body)
+    {
+        var errors = new List<(string, string)>();
+        if (body.Length == 0) return errors;
+        using var reader = XmlReader.Create(new StringReader(body), new XmlReaderSettings { DtdProcessing = DtdProcessing.Prohibit });
+        while (!reader.EOF)
+        {
+            if (reader.NodeType == XmlNodeType.Element && reader.LocalName == "Error" && reader.Depth > 0 && !reader.IsEmptyElement)
+            {
+                string key = "", code = "", message = "";
+                var depth = reader.Depth;
+                reader.Read();
+                while (!reader.EOF && !(reader.NodeType == XmlNodeType.EndElement && reader.Depth == depth))
+                {
+                    if (reader.NodeType == XmlNodeType.Element)
+                    {
+                        switch (reader.LocalName)
+                        {
+                            case "Key": key = reader.ReadElementContentAsString(); continue;
+                            case "Code": code = reader.ReadElementContentAsString(); continue;
+                            case "Message": message = reader.ReadElementContentAsString(); continue;
+                        }
+                    }
+                    reader.Read();
+                }
+                errors.Add((key, $"{code}: {message}"));
+            }
+            reader.Read();
+        }
+        return errors;
+    }
+
+    /// <summary>The text of every element named <paramref name="name"/> in a small XML document.</summary>
+    private static List<string> XmlElements(string xml, string name)
+    {
+        var values = new List<string>();
+        if (xml.Length == 0) return values;
+        using var reader = XmlReader.Create(new StringReader(xml), new XmlReaderSettings { DtdProcessing = DtdProcessing.Prohibit });
+        while (!reader.EOF)
+        {
+            if (reader.NodeType == XmlNodeType.Element && reader.LocalName == name) values.Add(reader.ReadElementContentAsString());
+            else reader.Read();
+        }
+        return values;
+    }
+
+    private static string XmlEscape(string text) => text.Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;").Replace("\"", "&quot;").Replace("'", "&apos;");
+
+    /// <summary>Sends a request, waiting at most <see cref="ResponseTimeout"/> for the whole response.</summary>
+    private async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(ResponseTimeout);
+        return await _http.SendAsync(request, HttpCompletionOption.ResponseContentRead, timeout.Token).ConfigureAwait(false);
+    }
+
     /// <summary>
-    /// A path-style request signed with AWS Signature V4 in the Authorization header, for the operations that
-    /// bypass Minio (list and get): Minio's request pipeline brings its XmlSerializer-based response parsing
-    /// (and with it ~1 MB of System.Private.Xml) into every binary that calls it. With virtual-host addressing
-    /// <see cref="S3HttpHandler"/> moves the bucket into the host name and re-signs, as for Minio's requests.
+    /// A path-style request signed with AWS Signature V4 in the Authorization header, with the SHA-256 of its
+    /// payload. With virtual-host addressing <see cref="S3HttpHandler"/> moves the bucket into the host name and
+    /// re-signs, as for Minio's requests.
     /// </summary>
-    private HttpRequestMessage SignedRequest(HttpMethod method, string bucket, string? key, IReadOnlyList<(string Name, string Value)> query)
+    private HttpRequestMessage SignedRequest(HttpMethod method, string bucket, string? key, IReadOnlyList<(string Name, string Value)> query,
+        ReadOnlyMemory<byte>? body = null, string? contentType = null, IReadOnlyList<(string Name, string Value)>? headers = null)
     {
         var path = "/" + SigV4.EncodePath(bucket) + (key is null ? "" : "/" + SigV4.EncodePath(key));
         var queryString = string.Join('&', query.Select(q => $"{SigV4.Encode(q.Name)}={SigV4.Encode(q.Value)}"));
         var uri = new Uri($"{Settings.Endpoint.Scheme}://{Settings.HostAndPort}{path}{(queryString.Length > 0 ? "?" + queryString : "")}");
         var request = new HttpRequestMessage(method, uri);
-        var token = Settings.SessionToken?.Reveal();
-        SigV4.SignHeaders(request, Settings.AccessKey.Reveal(), Settings.SecretKey.Reveal(), token, Settings.Region, DateTimeOffset.UtcNow);
+        if (body is { } payload || contentType is not null)
+        {
+            request.Content = new ReadOnlyMemoryContent(body ?? ReadOnlyMemory<byte>.Empty);
+            if (contentType is not null) request.Content.Headers.TryAddWithoutValidation("Content-Type", contentType);
+        }
+        foreach (var (name, value) in headers ?? [])
+        {
+            if (name.Equals("Content-MD5", StringComparison.OrdinalIgnoreCase)) request.Content?.Headers.TryAddWithoutValidation(name, value);
+            else request.Headers.TryAddWithoutValidation(name, value);
+        }
+        var payloadHash = body is { } bytes ? Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes.Span)) : SigV4.EmptyPayloadHash;
+        SigV4.SignHeaders(request, Settings.AccessKey.Reveal(), Settings.SecretKey.Reveal(), Settings.SessionToken?.Reveal(), Settings.Region,
+            DateTimeOffset.UtcNow, payloadHash);
         return request;
     }
 
@@ -446,10 +625,12 @@ public sealed class S3Client : IDisposable
         {
             // No readable error body: fall back to the status code below.
         }
+        if (code is null && response.StatusCode == HttpStatusCode.Forbidden) // a HEAD, or a server that gave no reason
+            return new S3Exception(S3ErrorKind.AccessDenied,
+                $"access denied to {Where(bucket, key)} on {operation}: check S3_ACCESS_KEY/S3_SECRET_KEY and that they may {operation} in this bucket");
         code ??= response.StatusCode switch
         {
             HttpStatusCode.NotFound => key is null ? "NoSuchBucket" : "NoSuchKey",
-            HttpStatusCode.Forbidden => "AccessDenied",
             _ => $"HTTP {(int)response.StatusCode}",
         };
         return FromErrorCode(code, message, bucket, key, operation, null);

@@ -60,28 +60,30 @@ public static class SigV4
     public const string EmptyPayloadHash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
     /// <summary>
-    /// Signs a request without a body (GET, HEAD) in the Authorization header: host, x-amz-date,
-    /// x-amz-content-sha256 and, with temporary credentials, x-amz-security-token are signed. The request URI
-    /// must be built from <see cref="EncodePath"/> and <see cref="Encode"/>d query parts.
+    /// Signs a request in the Authorization header. Signed are host, x-amz-date, x-amz-content-sha256 (the
+    /// payload's SHA-256, <paramref name="payloadHash"/>), x-amz-security-token with temporary credentials, and
+    /// every other x-amz-* and Content-MD5 header the request already has. The request URI must be built from
+    /// <see cref="EncodePath"/> and <see cref="Encode"/>d query parts.
     /// </summary>
-    public static void SignHeaders(HttpRequestMessage request, string accessKey, string secretKey, string? sessionToken, string region, DateTimeOffset now)
+    public static void SignHeaders(HttpRequestMessage request, string accessKey, string secretKey, string? sessionToken, string region,
+        DateTimeOffset now, string payloadHash = EmptyPayloadHash)
     {
         var uri = request.RequestUri ?? throw new InvalidOperationException("request has no URI");
         var amzDate = now.UtcDateTime.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture);
         var scope = $"{amzDate[..8]}/{region}/s3/aws4_request";
-        var headers = new SortedDictionary<string, string>(StringComparer.Ordinal)
-        {
-            ["host"] = HostHeader(uri),
-            ["x-amz-content-sha256"] = EmptyPayloadHash,
-            ["x-amz-date"] = amzDate,
-        };
-        if (sessionToken is not null) headers["x-amz-security-token"] = sessionToken;
-        foreach (var (name, value) in headers)
-            if (name != "host") request.Headers.TryAddWithoutValidation(name, value);
+        request.Headers.TryAddWithoutValidation("x-amz-date", amzDate);
+        request.Headers.TryAddWithoutValidation("x-amz-content-sha256", payloadHash);
+        if (sessionToken is not null) request.Headers.TryAddWithoutValidation("x-amz-security-token", sessionToken);
+        var headers = new SortedDictionary<string, string>(StringComparer.Ordinal) { ["host"] = HostHeader(uri) };
+        foreach (var header in request.Headers.NonValidated)
+            if (header.Key.StartsWith("x-amz-", StringComparison.OrdinalIgnoreCase))
+                headers[header.Key.ToLowerInvariant()] = string.Join(',', header.Value);
+        if (request.Content is not null && request.Content.Headers.NonValidated.TryGetValues("Content-MD5", out var md5))
+            headers["content-md5"] = md5.ToString();
         var signedHeaders = string.Join(';', headers.Keys);
         var canonicalHeaders = string.Concat(headers.Select(h => $"{h.Key}:{CanonicalHeaderValue(h.Value)}\n"));
         var canonicalRequest = string.Join('\n', request.Method.Method, uri.AbsolutePath, CanonicalQuery(uri.Query, skip: null),
-            canonicalHeaders, signedHeaders, EmptyPayloadHash);
+            canonicalHeaders, signedHeaders, payloadHash);
         var signature = Sign(secretKey, amzDate, scope, canonicalRequest);
         request.Headers.TryAddWithoutValidation("Authorization", $"{Algorithm} Credential={accessKey}/{scope}, SignedHeaders={signedHeaders}, Signature={signature}");
     }
