@@ -74,6 +74,23 @@ public static class CronCommand
         return root;
     }
 
+    /// <summary>The first argument that looks like a flag but is none of cron's, or null.</summary>
+    public static string? UnknownFlag(RootCommand root, IReadOnlyList<string> args)
+    {
+        var options = root.Options.SelectMany(o => o.Aliases.Append(o.Name).Select(a => (Alias: a, Option: o)))
+            .ToDictionary(p => p.Alias, p => p.Option, StringComparer.Ordinal);
+        for (var i = 0; i < args.Count; i++)
+        {
+            var arg = args[i];
+            if (arg == "--") break;
+            if (arg.Length < 2 || arg[0] != '-') continue;
+            var name = arg.Split('=', ':')[0];
+            if (!options.TryGetValue(name, out var option)) return name;
+            if (option.ValueType != typeof(bool) && name == arg) i++; // the next argument is the option's value
+        }
+        return null;
+    }
+
     private static async Task<int> RunAsync(ParseResult parse)
     {
         var debug = parse.GetValue(Debug);

@@ -36,13 +36,33 @@ public sealed unsafe class ChildProcesses : IDisposable
     private readonly Action<int, ExitStatus> _orphanReaped;
     private readonly PosixSignalRegistration _sigchld;
 
+    private static ChildProcesses? s_current;
+
     public ChildProcesses(bool reapOrphans, Action<int, ExitStatus> orphanReaped)
     {
         _reapOrphans = reapOrphans;
         _orphanReaped = orphanReaped;
+        // The registration sets up the runtime's signal handling; the runtime hook below then makes sure the
+        // runtime leaves reaping to us (as PID 1 it would otherwise reap every child itself).
         _sigchld = PosixSignalRegistration.Create(PosixSignal.SIGCHLD, _ => Reap());
+        s_current = this;
+        Posix.RegisterForSigChld(&OnSigChld);
         // Children may have been inherited (exec from a shell wrapper) or have exited before the registration.
         Reap();
+    }
+
+    [UnmanagedCallersOnly]
+    private static int OnSigChld(int reapAll, int configureConsole)
+    {
+        try
+        {
+            s_current?.Reap();
+        }
+        catch (Exception)
+        {
+            // Never let an exception cross into the runtime's signal thread; the next SIGCHLD reaps again.
+        }
+        return 0;
     }
 
     public int Running

@@ -118,6 +118,14 @@ internal static unsafe partial class Posix
     [LibraryImport(Libc)]
     private static partial byte* strerror(int error);
 
+    /// <summary>
+    /// The .NET runtime's own SIGCHLD hook (what System.Diagnostics.Process registers). Without a registered
+    /// callback, the runtime itself calls waitpid(-1) on SIGCHLD when the process is PID 1, which would steal the
+    /// jobs' exit statuses; with one, it calls the callback instead. Arguments: reapAll, configureConsole.
+    /// </summary>
+    [LibraryImport("libSystem.Native", EntryPoint = "SystemNative_RegisterForSigChld")]
+    public static partial void RegisterForSigChld(delegate* unmanaged<int, int, int> handler);
+
     public static string ErrorText(int errno) => Marshal.PtrToStringUTF8((nint)strerror(errno)) ?? $"errno {errno}";
 
     public static bool Exited(int status) => (status & 0x7f) == 0;
