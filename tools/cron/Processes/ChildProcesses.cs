@@ -75,7 +75,7 @@ public sealed unsafe class ChildProcesses : IDisposable
     /// group, with default signal dispositions and an empty signal mask. With <paramref name="capture"/> its stdout
     /// and stderr are pipes (returned), else it shares cron's. Throws <see cref="SpawnException"/> when it cannot start.
     /// </summary>
-    public SpawnedProcess Spawn(IReadOnlyList<string> argv, IEnumerable<string> environment, bool capture)
+    public SpawnedProcess Spawn(IReadOnlyList<string> argv, IReadOnlyList<string> environment, bool capture)
     {
         var outPipe = stackalloc int[2] { -1, -1 };
         var errPipe = stackalloc int[2] { -1, -1 };
@@ -113,7 +113,7 @@ public sealed unsafe class ChildProcesses : IDisposable
             Posix.posix_spawnattr_setflags(attributes, Posix.POSIX_SPAWN_SETPGROUP | Posix.POSIX_SPAWN_SETSIGDEF | Posix.POSIX_SPAWN_SETSIGMASK);
 
             var argvArray = NullTerminated(argv, strings);
-            var envArray = NullTerminated(environment.ToList(), strings);
+            var envArray = NullTerminated(environment, strings);
             var file = Utf8(argv[0], strings);
 
             int pid;

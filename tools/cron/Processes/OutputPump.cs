@@ -67,7 +67,8 @@ public sealed unsafe class OutputPump
 
     private sealed class Stream(int fd, string channel)
     {
-        private readonly byte[] _buffer = new byte[MaxLine];
+        // Grows up to MaxLine only for long lines; most jobs print short ones.
+        private byte[] _buffer = new byte[4096];
         private int _filled;
 
         public int Fd { get; } = fd;
@@ -75,6 +76,7 @@ public sealed unsafe class OutputPump
 
         public void ReadOnce(Action<string, string, bool> line)
         {
+            if (_filled == _buffer.Length && _buffer.Length < MaxLine) Array.Resize(ref _buffer, Math.Min(_buffer.Length * 2, MaxLine));
             nint n;
             fixed (byte* p = _buffer) n = Posix.read(Fd, p + _filled, (nuint)(_buffer.Length - _filled));
             if (n < 0 && Marshal.GetLastPInvokeError() == Posix.EINTR) return;
@@ -91,7 +93,7 @@ public sealed unsafe class OutputPump
                 Emit(start, i, truncated: false, line);
                 start = i + 1;
             }
-            if (start == 0 && _filled == _buffer.Length)
+            if (start == 0 && _filled == MaxLine)
             {
                 Emit(0, _filled, truncated: true, line);
                 start = _filled;

@@ -46,6 +46,7 @@ public sealed class CronService : IDisposable
     private string? _stopSignal;
     private string? _reloadReason;
     private string? _lastReadText;
+    private JobEnvironmentCache? _environment;
 
     public CronService(CronSettings settings, CronLog log, CronMetrics metrics, Func<string, double?> previousLastSuccess,
         IReadOnlyDictionary<string, string> inheritedEnvironment)
@@ -111,6 +112,35 @@ public sealed class CronService : IDisposable
     /// <summary>Runs until a stop signal, then waits for (or stops) the running jobs. Returns the exit code (0).</summary>
     public async Task<int> RunAsync(CrontabFile crontab)
     {
+        var loopEnded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        // A dedicated thread that blocks until the next run wakes up on time (a timed futex wait) and starts the
+        // due jobs itself, without a hop through the thread pool.
+        var loop = new Thread(() =>
+        {
+            try
+            {
+                SchedulerLoop(crontab);
+                loopEnded.TrySetResult();
+            }
+            catch (Exception ex)
+            {
+                loopEnded.TrySetException(ex);
+            }
+        }, maxStackSize: 256 * 1024) { IsBackground = true, Name = "scheduler" };
+        loop.Start();
+        try
+        {
+            await loopEnded.Task.ConfigureAwait(false);
+        }
+        finally
+        {
+            await ShutdownAsync(_stopSignal ?? "an error").ConfigureAwait(false);
+        }
+        return 0;
+    }
+
+    private void SchedulerLoop(CrontabFile crontab)
+    {
         Apply(crontab, initial: true);
         while (true)
         {
@@ -121,7 +151,7 @@ public sealed class CronService : IDisposable
                 reload = _reloadReason;
                 _reloadReason = null;
             }
-            if (stop is not null) break;
+            if (stop is not null) return;
             if (reload is not null)
             {
                 Reload(reload);
@@ -143,10 +173,8 @@ public sealed class CronService : IDisposable
             if (sleep > MaxSleep) sleep = MaxSleep;
             if (sleep <= TimeSpan.Zero) continue;
             // Round up so the loop does not wake a fraction of a millisecond early and spin.
-            await _wake.WaitAsync(TimeSpan.FromMilliseconds(Math.Ceiling(sleep.TotalMilliseconds))).ConfigureAwait(false);
+            _wake.Wait((int)Math.Ceiling(sleep.TotalMilliseconds));
         }
-        await ShutdownAsync(_stopSignal!).ConfigureAwait(false);
-        return 0;
     }
 
     private void Reload(string reason)
@@ -276,30 +304,31 @@ public sealed class CronService : IDisposable
     {
         var run = new JobRun(job, job.NextIteration++, scheduledAt);
         job.Runs.Add(run);
-        _runTasks.Add(ExecuteAsync(run, jitter));
         _runTasks.RemoveAll(t => t.IsCompleted);
+        _runTasks.Add(jitter > TimeSpan.Zero ? LaunchLaterAsync(run, jitter) : Launch(run));
     }
 
-    private async Task ExecuteAsync(JobRun run, TimeSpan jitter)
+    private async Task LaunchLaterAsync(JobRun run, TimeSpan jitter)
     {
-        await Task.Yield();
-        var job = run.Job;
-        var started = false;
+        run.Log.Debug($"delaying start by {GoFormat.Duration(jitter)} (jitter)");
         try
         {
-            if (jitter > TimeSpan.Zero)
-            {
-                run.Log.Debug($"delaying start by {GoFormat.Duration(jitter)} (jitter)");
-                try
-                {
-                    await Task.Delay(jitter, _stopping.Token).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    run.Log.Info("not starting: cron is shutting down");
-                    return;
-                }
-            }
+            await Task.Delay(jitter, _stopping.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            run.Log.Info("not starting: cron is shutting down");
+            Finish(run);
+            return;
+        }
+        await Launch(run).ConfigureAwait(false);
+    }
+
+    /// <summary>Logs "starting" and spawns the job at once; the returned task follows it to its end.</summary>
+    private Task Launch(JobRun run)
+    {
+        try
+        {
             run.Log.Info("starting");
             var clock = Stopwatch.StartNew();
             SpawnedProcess process;
@@ -310,13 +339,27 @@ public sealed class CronService : IDisposable
             catch (SpawnException ex)
             {
                 run.Log.With("job.exit_code", 127).Error($"error running command: {ex.Message}");
-                _metrics.Finished(job.Name, null, clock.Elapsed, started: false);
-                return;
+                _metrics.Finished(run.Job.Name, null, clock.Elapsed, started: false);
+                Finish(run);
+                return Task.CompletedTask;
             }
-            started = true;
             lock (_gate) run.Process = process;
-            _metrics.Started(job.Name);
+            _metrics.Started(run.Job.Name);
+            return FollowAsync(run, process, clock);
+        }
+        catch (Exception ex)
+        {
+            run.Log.Error(ex, $"unexpected error while starting the job ({ex.GetType().Name}: {ex.Message})", _settings.Debug);
+            Finish(run);
+            return Task.CompletedTask;
+        }
+    }
 
+    private async Task FollowAsync(JobRun run, SpawnedProcess process, Stopwatch clock)
+    {
+        var job = run.Job;
+        try
+        {
             var pump = process.StdoutFd >= 0
                 ? OutputPump.Start(process.StdoutFd, process.StderrFd, (channel, line, truncated) =>
                 {
@@ -326,11 +369,11 @@ public sealed class CronService : IDisposable
                 })
                 : null;
 
-            using var exitedOrStopped = new CancellationTokenSource();
-            if (run.Definition.Options.Timeout is { } timeout) _ = EnforceTimeoutAsync(run, process, timeout, exitedOrStopped.Token);
+            using var exited = new CancellationTokenSource();
+            if (run.Definition.Options.Timeout is { } timeout) _ = EnforceTimeoutAsync(run, process, timeout, exited.Token);
 
             var status = await process.Exited.ConfigureAwait(false);
-            await exitedOrStopped.CancelAsync().ConfigureAwait(false);
+            await exited.CancelAsync().ConfigureAwait(false);
             lock (_gate) run.Exited = true;
             if (pump is not null && await Task.WhenAny(pump.Finished, Task.Delay(OutputLinger)).ConfigureAwait(false) != pump.Finished)
                 run.Log.Debug("the job's output is still open (held by a process it left running); the run counts as finished");
@@ -349,17 +392,23 @@ public sealed class CronService : IDisposable
         catch (Exception ex)
         {
             run.Log.Error(ex, $"unexpected error while running the job ({ex.GetType().Name}: {ex.Message})", _settings.Debug);
-            if (!started) _metrics.Finished(job.Name, null, TimeSpan.Zero, started: false);
         }
         finally
         {
-            lock (_gate)
-            {
-                job.Runs.Remove(run);
-                if (job.Removed && job.Runs.Count == 0 && _jobs.TryGetValue(job.Name, out var current) && current == job) Forget(job);
-            }
-            _wake.Release();
+            Finish(run);
         }
+    }
+
+    /// <summary>The run is over: the job may start again, and a job removed by a reload is forgotten after its last run.</summary>
+    private void Finish(JobRun run)
+    {
+        var job = run.Job;
+        lock (_gate)
+        {
+            job.Runs.Remove(run);
+            if (job.Removed && job.Runs.Count == 0 && _jobs.TryGetValue(job.Name, out var current) && current == job) Forget(job);
+        }
+        _wake.Release();
     }
 
     private static async Task EnforceTimeoutAsync(JobRun run, SpawnedProcess process, TimeSpan timeout, CancellationToken exited)
@@ -378,11 +427,15 @@ public sealed class CronService : IDisposable
         }
     }
 
-    private List<string> JobEnvironment(CrontabFile crontab)
+    /// <summary>cron's own environment overridden by the crontab's NAME=value lines; built once per crontab.</summary>
+    private string[] JobEnvironment(CrontabFile crontab)
     {
+        if (_environment is { } cached && cached.Crontab == crontab) return cached.Variables;
         var merged = new Dictionary<string, string>(_inheritedEnvironment, StringComparer.Ordinal);
         foreach (var (key, value) in crontab.Environment) merged[key] = value;
-        return merged.Select(p => $"{p.Key}={p.Value}").ToList();
+        var variables = merged.Select(p => $"{p.Key}={p.Value}").ToArray();
+        _environment = new JobEnvironmentCache(crontab, variables);
+        return variables;
     }
 
     private async Task ShutdownAsync(string signalName)
@@ -429,3 +482,5 @@ public sealed class CronService : IDisposable
         _wake.Dispose();
     }
 }
+
+internal sealed record JobEnvironmentCache(CrontabFile Crontab, string[] Variables);
