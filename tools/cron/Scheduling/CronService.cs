@@ -134,7 +134,7 @@ public sealed class CronService : IDisposable
         }
         finally
         {
-            await ShutdownAsync(_stopSignal ?? "an error").ConfigureAwait(false);
+            await ShutdownAsync(_stopSignal is { } signal ? $"received {signal}" : "the scheduler failed").ConfigureAwait(false);
         }
         return 0;
     }
@@ -438,9 +438,9 @@ public sealed class CronService : IDisposable
         return variables;
     }
 
-    private async Task ShutdownAsync(string signalName)
+    private async Task ShutdownAsync(string reason)
     {
-        _log.Info($"received {signalName}, shutting down");
+        _log.Info($"{reason}, shutting down");
         await _stopping.CancelAsync().ConfigureAwait(false);
         _log.Info("waiting for jobs to finish");
 
@@ -448,8 +448,8 @@ public sealed class CronService : IDisposable
         var finished = Task.WhenAll(all);
         if (all.Count > 0 && await Task.WhenAny(finished, Task.Delay(_settings.GracePeriod), _forceStop.Task).ConfigureAwait(false) != finished)
         {
-            var reason = _forceStop.Task.IsCompleted ? "second stop signal" : $"grace period of {GoFormat.Duration(_settings.GracePeriod)} is over";
-            SignalRunning(Posix.SIGTERM, $"{reason}: sending SIGTERM to the job's process group");
+            var why = _forceStop.Task.IsCompleted ? "second stop signal" : $"grace period of {GoFormat.Duration(_settings.GracePeriod)} is over";
+            SignalRunning(Posix.SIGTERM, $"{why}: sending SIGTERM to the job's process group");
             if (await Task.WhenAny(finished, Task.Delay(KillDelay)).ConfigureAwait(false) != finished)
             {
                 SignalRunning(Posix.SIGKILL, $"job still running {GoFormat.Duration(KillDelay)} after SIGTERM: sending SIGKILL to its process group");
