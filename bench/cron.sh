@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks the cron AOT binary (artifacts/bin/cron; run scripts/publish.sh first, this script builds nothing):
 #   - start-up: median wall time of `cron -version`, and of `cron -test` on a 20-job crontab
-#   - idle memory: VmRSS of cron with 20 jobs after IDLE_SECONDS (none of the jobs runs in that time)
+#   - idle memory: VmRSS of cron with 20 jobs after IDLE_SECONDS (none of the jobs runs in that time), and
+#     with the same 20 jobs each run once at start-up
+#   - spawn baseline: how late `sh -c date` starts when bash spawns it, i.e. what the machine's load adds
 #   - start lateness: LATENESS_JOBS every-second jobs run `date +%s.%N` for LATENESS_SECONDS; lateness is the
 #     time the job's shell saw minus the whole second it was scheduled for (includes posix_spawn and sh start-up)
 # Prints key=value lines only (stdout), for bench/run.sh and bench/RESULTS.md.
@@ -52,6 +54,23 @@ sleep "$IDLE_SECONDS"
 echo "cron_idle_rss_kb_20_jobs=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")"
 echo "cron_idle_threads_20_jobs=$(awk '/^Threads:/ { print $2 }' "/proc/$pid/status")"
 kill -TERM "$pid"; wait "$pid" || true; pid=""
+
+# The same 20 jobs, each run once at start-up (run-at-start), then idle.
+sed 's/^# cron: name=\(.*\)$/# cron: name=\1 run-at-start/' "$work/idle.crontab" > "$work/ran.crontab"
+"$cron" -json "$work/ran.crontab" 2> "$work/ran.log" &
+pid=$!
+sleep "$IDLE_SECONDS"
+echo "cron_idle_rss_kb_20_jobs_after_one_run_each=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")"
+kill -TERM "$pid"; wait "$pid" || true; pid=""
+
+# For comparison: how late `sh -c 'date +%s.%N'` starts when bash spawns it right now (machine load, fork/exec cost).
+for _ in $(seq 1 100); do
+  start=$EPOCHREALTIME
+  seen=$(sh -c 'date +%s.%N')
+  awk -v s="$start" -v e="$seen" 'BEGIN { printf "%.3f\n", (e - s) * 1000 }'
+done > "$work/spawn.ms"
+echo "spawn_baseline_ms_p50=$(percentile 50 < "$work/spawn.ms")"
+echo "spawn_baseline_ms_p99=$(percentile 99 < "$work/spawn.ms")"
 
 for i in $(seq 1 "$LATENESS_JOBS"); do echo "* * * * * * * date +%s.%N"; done > "$work/late.crontab"
 "$cron" -json "$work/late.crontab" 2> "$work/late.log" &
