@@ -273,6 +273,9 @@ public sealed class CronService : IDisposable
         var zone = job.Crontab.TimeZone;
         var next = job.Definition.Expression.Next(after, zone);
         if (next is { } n && n <= now) next = job.Definition.Expression.Next(now, zone);
+        // Never schedule at or before the time just handled: a next run that does not move forward is how
+        // supercronic looped at a daylight-saving change (issue 86).
+        if (next is { } m && m <= after) next = job.Definition.Expression.Next(after.AddSeconds(1), zone);
         if (next is { } r && job.Log.DebugEnabled) job.Log.Debug($"job will run next at {GoFormat.Time(r, zone)}");
         return next;
     }
@@ -345,7 +348,9 @@ public sealed class CronService : IDisposable
             }
             lock (_gate) run.Process = process;
             _metrics.Started(run.Job.Name);
-            return FollowAsync(run, process, clock);
+            // The run's output thread, timeout and exit are set up off the scheduler thread, which goes on to
+            // start the next due job at once.
+            return Task.Run(() => FollowAsync(run, process, clock));
         }
         catch (Exception ex)
         {
