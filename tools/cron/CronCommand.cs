@@ -157,10 +157,10 @@ public static class CronCommand
             : null;
         if (server is not null) log.Info($"serving metrics on http://{server.Endpoint}/metrics");
 
+        if (parse.GetValue(Inotify)) log.Info("using inotify to detect crontab file changes");
         using var watcher = parse.GetValue(Inotify)
             ? new CrontabWatcher(path, () => service.RequestReload(CronService.FileChangedReason), log)
             : null;
-        if (watcher is not null) log.Info("using inotify to detect crontab file changes");
 
         using var stopWriter = new CancellationTokenSource();
         var writing = fileWriter?.RunAsync(stopWriter.Token) ?? Task.CompletedTask;

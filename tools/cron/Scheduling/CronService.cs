@@ -363,6 +363,7 @@ public sealed class CronService : IDisposable
     private async Task FollowAsync(JobRun run, SpawnedProcess process, Stopwatch clock)
     {
         var job = run.Job;
+        var counted = false;
         try
         {
             var pump = process.StdoutFd >= 0
@@ -387,6 +388,7 @@ public sealed class CronService : IDisposable
             if (status.Success) run.Log.Info("job succeeded");
             else run.Log.With("job.exit_code", status.ShellCode).With("job.duration", duration).Error($"error running command: {status}");
             _metrics.Finished(job.Name, status, duration, started: true);
+            counted = true;
 
             if (!_settings.Overlapping && run.Definition.Expression.Next(run.ScheduledAt, run.Crontab.TimeZone) is { } shouldHaveStarted)
             {
@@ -397,6 +399,7 @@ public sealed class CronService : IDisposable
         catch (Exception ex)
         {
             run.Log.Error(ex, $"unexpected error while running the job ({ex.GetType().Name}: {ex.Message})", _settings.Debug);
+            if (!counted) _metrics.Finished(job.Name, null, clock.Elapsed, started: true);
         }
         finally
         {
