@@ -33,4 +33,16 @@ public class ToolMetricsTests
         var listed = new[] { "content-pull", "backup", "acme-restore" }.SelectMany(tool => KnownMetrics.BySource[tool]).ToHashSet(StringComparer.Ordinal);
         Assert.Equal(listed.Order(), written.Order());
     }
+
+    [Fact]
+    public async Task The_listed_metrics_of_cron_are_the_ones_it_writes()
+    {
+        using var dir = new TempDir("metrics");
+        var crontab = dir.Write("crontab", "# cron: name=every-second\n* * * * * * * true\n");
+        var metrics = dir.Combine("cron.prom");
+        var run = await ProcessRunner.RunAsync("timeout", ["--preserve-status", "-s", "TERM", "3", RepoPaths.Tool("cron"), "--metrics-file", metrics, crontab]);
+        Assert.True(run.ExitCode == 0, run.ToString());
+        var written = NamesIn(metrics).ToHashSet(StringComparer.Ordinal);
+        Assert.Equal(KnownMetrics.BySource["cron"].Order(), written.Order());
+    }
 }
