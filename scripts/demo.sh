@@ -55,7 +55,8 @@ AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY AWS_DEFAUL
   /usr/bin/aws --endpoint-url "$S3_ENDPOINT" s3api put-object --bucket demo-site --key ../evil.txt --body "$work/site/index.html" >/dev/null
 pull || echo "content-pull exited with $? (4 = partial failure: a key was skipped)"
 ls "$work"
-"$s3" rm "s3://demo-site/../evil.txt" 2>/dev/null || true
+AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY AWS_DEFAULT_REGION=$S3_REGION \
+  /usr/bin/aws --endpoint-url "$S3_ENDPOINT" s3api delete-object --bucket demo-site --key ../evil.txt
 
 step "backup: push acme.json (only if it parses) and a directory tree, then restore them on a 'fresh host'"
 mkdir -p "$work/acme" "$work/data/sub"
@@ -78,3 +79,16 @@ step "acme-restore: restore acme.json on a fresh host, then hand over to 'traefi
   sh -c 'echo "traefik would start now as PID $$; S3_SECRET_KEY is ${S3_SECRET_KEY:-not set}"'
 ls -l "$work/fresh/traefik/acme.json"
 grep -v '^#' "$monitoring/acme-restore.prom"
+
+step "cron: validate the crontabs baked into the pull and backup images"
+"$bin/cron" -test images/pull/crontab && echo "images/pull/crontab: OK"
+"$bin/cron" -test images/backup/crontab && echo "images/backup/crontab: OK"
+
+step "cron: run content-pull every second for 4 seconds (supercronic's log format), then stop it with SIGTERM"
+cat > "$work/crontab" <<CRON
+# cron: name=content-pull timeout=1m
+* * * * * * * $bin/content-pull --delete -q --state-dir $work/state --metrics-file $monitoring/content-pull.prom s3://demo-site/ $www
+CRON
+timeout --preserve-status -s TERM 4 "$bin/cron" --metrics-file "$monitoring/cron.prom" "$work/crontab"
+echo "cron exited with $?"
+grep -v '^#' "$monitoring/cron.prom" | grep -v _bucket

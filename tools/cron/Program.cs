@@ -1,8 +1,11 @@
-using System.CommandLine;
 using InfraTools.Cli;
+using InfraTools.Cron;
 
-// Skeleton: the command line and behaviour arrive with this tool's issue.
-var root = new RootCommand("cron (not implemented yet)");
-CommonOptions.AddTo(root, s3: true, metrics: true);
-ToolHost.SetAction(root, "cron", _ => throw new ToolException(ExitCodes.Failure, "cron is not implemented yet"));
+var root = CronCommand.Create();
+// Name an unknown flag (e.g. supercronic's -sentry-dsn) instead of complaining about the token after it.
+if (CronCommand.UnknownFlag(root, args) is { } flag)
+{
+    Console.Error.WriteLine($"cron: unknown flag '{flag}' (see 'cron --help')");
+    return ExitCodes.Usage;
+}
 return ToolHost.Run("cron", root, args);

@@ -1,0 +1,49 @@
+using InfraTools.Cron.Crontab;
+using InfraTools.Cron.Logging;
+using InfraTools.Cron.Processes;
+
+namespace InfraTools.Cron.Scheduling;
+
+/// <summary>
+/// A job across reloads (identified by its name): its definition, next run, iteration counter and the runs
+/// still going, which a reload keeps, so that a job never overlaps itself even across a reload.
+/// </summary>
+internal sealed class JobState(CrontabJob definition, CrontabFile crontab, CronLog log)
+{
+    public CrontabJob Definition { get; private set; } = definition;
+    public CrontabFile Crontab { get; private set; } = crontab;
+    /// <summary>supercronic's fields: job.command, job.position, job.schedule (and job.name when the job has a name option).</summary>
+    public CronLog Log { get; private set; } = JobLog(log, definition);
+    public string Name => Definition.Name;
+    public DateTime? NextRun { get; set; }
+    public ulong NextIteration { get; set; }
+    public List<JobRun> Runs { get; } = [];
+    /// <summary>No longer in the crontab; kept until its last run ends.</summary>
+    public bool Removed { get; set; }
+
+    public void Update(CrontabJob definition, CrontabFile crontab, CronLog log)
+    {
+        Definition = definition;
+        Crontab = crontab;
+        Log = JobLog(log, definition);
+    }
+
+    private static CronLog JobLog(CronLog log, CrontabJob job)
+    {
+        var jobLog = log.With("job.command", job.Command).With("job.position", job.Position).With("job.schedule", job.Schedule);
+        return job.Options.Name is { } name ? jobLog.With("job.name", name) : jobLog;
+    }
+}
+
+/// <summary>One run of a job: scheduled time, iteration, and once started its process.</summary>
+internal sealed class JobRun(JobState job, ulong iteration, DateTime scheduledAt)
+{
+    public JobState Job { get; } = job;
+    public CrontabJob Definition { get; } = job.Definition;
+    public CrontabFile Crontab { get; } = job.Crontab;
+    public ulong Iteration { get; } = iteration;
+    public DateTime ScheduledAt { get; } = scheduledAt;
+    public CronLog Log { get; } = job.Log.With("iteration", iteration);
+    public SpawnedProcess? Process { get; set; }
+    public bool Exited { get; set; }
+}
