@@ -7,7 +7,7 @@ declare -A groups=(
   [ceph]="ceph-mon ceph-osd radosgw ceph-common curl"
   [prometheus]="prometheus prometheus-node-exporter"
   [compose]="docker-compose nginx-light prometheus-nginx-exporter"
-  [bench]="s3cmd rclone awscli time"
+  [bench]="s3cmd rclone awscli time hyperfine"
   [test]="strace"
 )
 wanted=()

@@ -4,6 +4,9 @@
 #   scripts/s3-server-start.sh [STATE_DIR]        (default: .s3-server in the project root)
 # On success it prints the path of STATE_DIR/env, a file of S3_* variables to source, e.g.
 #   . "$(scripts/s3-server-start.sh)"
+# S3_TEST_TCP_NODELAY=0 starts radosgw without tcp_nodelay: every response on a kept-alive connection then
+# waits ~40 ms for a delayed ACK, which resembles the first-byte latency of a remote S3 service (bench/run.sh
+# --server-latency).
 # Stop it with scripts/s3-server-stop.sh [STATE_DIR]; it stops exactly the pids recorded here.
 set -euo pipefail
 
@@ -37,6 +40,8 @@ pick_port() {
 mon_port=$(pick_port)
 s3_port=${S3_TEST_PORT:-$(pick_port)}
 fsid=$(cat /proc/sys/kernel/random/uuid)
+tcp_nodelay=" tcp_nodelay=1"
+[[ "${S3_TEST_TCP_NODELAY:-1}" == 0 ]] && tcp_nodelay=""
 
 cat > "$state/ceph.conf" <<CONF
 [global]
@@ -81,7 +86,7 @@ osd max object name len = 460
 osd max object namespace len = 64
 [client.rgw]
 # tcp_nodelay: without it, responses on kept-alive connections wait ~40 ms for delayed ACKs (Nagle)
-rgw frontends = beast endpoint=127.0.0.1:$s3_port tcp_nodelay=1
+rgw frontends = beast endpoint=127.0.0.1:$s3_port$tcp_nodelay
 rgw dns name = localhost
 rgw data = $state/rgw
 rgw enable usage log = false

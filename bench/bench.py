@@ -1,0 +1,768 @@
+#!/usr/bin/env python3
+"""infra-tools benchmark: our AOT tools against s3cmd and rclone on a throwaway local S3 server (Ceph RGW).
+
+One run starts the server, generates a site-like corpus, uploads it, and then, alternating the tools within
+every scenario and repetition, times each command with /usr/bin/time (peak RSS) and a monotonic clock (wall):
+
+  pull   content-pull vs `s3cmd sync --delete-removed` vs `rclone sync` (defaults, and --transfers 16
+         --checkers 16): initial pull into an empty directory, no-change re-pull, re-pull after 1 % of the
+         objects changed, after 1 % were deleted; every tree is checked against the corpus after every run
+  push   `backup push` vs `s3cmd sync` vs `rclone sync` local -> S3: initial and no-change; every pushed
+         prefix is checked against the corpus (keys and MD5 ETags)
+  start  median wall time of `--version` (hyperfine), peak RSS, binary sizes
+  cron   bench/cron.sh (idle RSS with 20 jobs, start lateness p50/p99)
+
+It prints the medians and ratios (ours / theirs) and writes them, with the machine, the versions and the date,
+into the generated block of bench/RESULTS.md (or --output FILE). Exit code 0 only if every command succeeded
+and every tree was identical to the corpus. It never fails because a time is slow: targets are reported, not
+enforced.
+
+Python standard library only (Debian's python3, which s3cmd already needs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import shlex
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = ROOT / "artifacts" / "bin"
+
+
+def begin_marker(label: str) -> str:
+    return f"<!-- bench/run.sh: generated results begin: {label} (rewritten by the next run of this kind) -->"
+
+
+def end_marker(label: str) -> str:
+    return f"<!-- bench/run.sh: generated results end: {label} -->"
+
+
+def log(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+class BenchError(Exception):
+    """A failure that stops the run, with a message that says what to do."""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# corpus
+
+
+@dataclass
+class Corpus:
+    """The files that should be in S3 and in every pulled tree: relative path -> (sha256, md5, size)."""
+
+    directory: Path
+    files: dict[str, tuple[str, str, int]] = field(default_factory=dict)
+
+    def add(self, relative: str, data: bytes) -> None:
+        path = self.directory / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        self.files[relative] = (hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest(), len(data))
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(size for _, _, size in self.files.values())
+
+
+def random_size(rng: random.Random) -> int:
+    # 0.5 to 64 KB, skewed towards small files like a site's pages, styles and thumbnails: mean ~18.6 KB,
+    # so 5,000 files are ~90 MB.
+    return 512 + int((64 * 1024 - 512) * rng.random() ** 2.5)
+
+
+EXTENSIONS = ["html", "html", "html", "css", "js", "png", "jpg", "svg", "json", "xml"]
+
+
+def generate_corpus(directory: Path, files: int, directories: int, seed: int) -> Corpus:
+    rng = random.Random(seed)
+    corpus = Corpus(directory)
+    sections = max(1, min(10, directories))
+    for i in range(files):
+        leaf = i % directories
+        relative = f"section-{leaf % sections:02d}/part-{leaf // sections:02d}/page-{i:05d}.{EXTENSIONS[i % len(EXTENSIONS)]}"
+        corpus.add(relative, rng.randbytes(random_size(rng)))
+    return corpus
+
+
+def tree_digest(directory: Path) -> dict[str, str]:
+    """relative path -> sha256 of every regular file below directory (directories and mtimes are not compared)."""
+    result = {}
+    for dirpath, _, filenames in os.walk(directory):
+        for name in filenames:
+            full = Path(dirpath) / name
+            if full.is_symlink() or not full.is_file():
+                result[str(full.relative_to(directory))] = "not a regular file"
+                continue
+            result[str(full.relative_to(directory))] = hashlib.sha256(full.read_bytes()).hexdigest()
+    return result
+
+
+def compare(expected: dict[str, str], actual: dict[str, str]) -> str | None:
+    """None when equal, else a short description of the first differences."""
+    missing = sorted(set(expected) - set(actual))
+    extra = sorted(set(actual) - set(expected))
+    different = sorted(k for k in set(expected) & set(actual) if expected[k] != actual[k])
+    if not (missing or extra or different):
+        return None
+    parts = []
+    for label, keys in (("missing", missing), ("extra", extra), ("different", different)):
+        if keys:
+            parts.append(f"{len(keys)} {label} (e.g. {', '.join(keys[:3])})")
+    return "; ".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# running and measuring commands
+
+
+@dataclass
+class Sample:
+    wall: float  # seconds, monotonic clock around /usr/bin/time
+    rss_kb: int  # peak RSS from /usr/bin/time %M
+    cpu: float  # user + system CPU seconds from /usr/bin/time %U %S (less sensitive to a busy machine than wall time)
+
+
+class Runner:
+    def __init__(self, work: Path):
+        self.work = work
+        self.failures: list[str] = []
+        self._count = 0
+
+    def run(self, argv: list[str], env: dict[str, str], what: str, check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+        if check and result.returncode != 0:
+            raise BenchError(f"{what} failed (exit {result.returncode}): {argv[0]} ...\n{tail(result.stdout + result.stderr)}")
+        return result
+
+    def measure(self, argv: list[str], env: dict[str, str], what: str, cwd: Path | None = None) -> Sample | None:
+        """Runs argv under /usr/bin/time; returns None (and records the failure) when it exits non-zero."""
+        self._count += 1
+        timing = self.work / f"time-{self._count}.txt"
+        output = self.work / "last-command-output.txt"
+        started = time.perf_counter_ns()
+        with open(output, "w") as out:
+            code = subprocess.call(["/usr/bin/time", "-f", "%e %M %U %S", "-o", str(timing), *argv], env=env, stdout=out,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd)
+        wall = (time.perf_counter_ns() - started) / 1e9
+        fields = timing.read_text().split()
+        timing.unlink()
+        if code != 0:
+            message = f"{what}: exit {code}\n{tail(output.read_text(errors='replace'))}"
+            log(message)
+            self.failures.append(message)
+            return None
+        return Sample(wall, int(fields[-3]), float(fields[-2]) + float(fields[-1]))
+
+
+def tail(text: str, lines: int = 8) -> str:
+    return "\n".join("    " + line for line in text.strip().splitlines()[-lines:])
+
+
+def base_environment() -> dict[str, str]:
+    """The caller's environment without any S3/AWS settings: each tool gets only its own."""
+    return {k: v for k, v in os.environ.items() if not (k.startswith(("S3_", "AWS_")) or k == "METRICS_FILE")}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the tools under test
+
+
+class S3:
+    """The local S3 server and the configuration of every client for it (credentials in 0600 files or env, never argv)."""
+
+    def __init__(self, env_file: Path, conf: Path):
+        settings = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
+        self.endpoint = settings["S3_ENDPOINT"]
+        self.access_key = settings["S3_ACCESS_KEY"]
+        self.secret_key = settings["S3_SECRET_KEY"]
+        self.host = self.endpoint.split("://", 1)[1]
+        conf.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.s3cfg = conf / "s3cfg"
+        self.rclone_conf = conf / "rclone.conf"
+        write_private(self.s3cfg, f"""[default]
+access_key = {self.access_key}
+secret_key = {self.secret_key}
+host_base = {self.host}
+host_bucket = {self.host}
+use_https = False
+signature_v2 = False
+bucket_location = us-east-1
+""")
+        write_private(self.rclone_conf, f"""[bench]
+type = s3
+provider = Ceph
+access_key_id = {self.access_key}
+secret_access_key = {self.secret_key}
+endpoint = {self.endpoint}
+region = us-east-1
+""")
+        base = base_environment()
+        self.ours_env = base | {"S3_ENDPOINT": self.endpoint, "S3_ACCESS_KEY": self.access_key,
+                                "S3_SECRET_KEY": self.secret_key, "S3_REGION": "us-east-1"}
+        self.aws_env = base | {"AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key,
+                               "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
+        self.plain_env = base  # s3cmd and rclone read their config files; rclone 1.60 fails when AWS_CA_BUNDLE is set
+
+    def aws(self, runner: Runner, *args: str) -> subprocess.CompletedProcess:
+        return runner.run(["/usr/bin/aws", "--endpoint-url", self.endpoint, *args], self.aws_env, "aws " + " ".join(args[:2]))
+
+
+def write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
+@dataclass
+class Tool:
+    name: str  # column heading
+    ours: bool
+    pull: callable = None  # (bucket, dest, state) -> argv
+    push: callable = None  # (src, bucket, prefix, state) -> argv
+    env: dict[str, str] = None
+
+
+def pull_tools(s3: S3) -> list[Tool]:
+    rclone = ["rclone", "--config", str(s3.rclone_conf)]
+    return [
+        Tool("content-pull", True, pull=lambda b, d, s: [str(BIN / "content-pull"), "--delete", "--state-dir", str(s), f"s3://{b}/", str(d)], env=s3.ours_env),
+        Tool("s3cmd", False, pull=lambda b, d, s: ["s3cmd", "-c", str(s3.s3cfg), "--no-progress", "sync", "--delete-removed", f"s3://{b}/", f"{d}/"], env=s3.plain_env),
+        Tool("rclone", False, pull=lambda b, d, s: [*rclone, "sync", f"bench:{b}", str(d)], env=s3.plain_env),
+        Tool("rclone-16", False, pull=lambda b, d, s: [*rclone, "sync", "--transfers", "16", "--checkers", "16", f"bench:{b}", str(d)], env=s3.plain_env),
+    ]
+
+
+def push_tools(s3: S3) -> list[Tool]:
+    rclone = ["rclone", "--config", str(s3.rclone_conf)]
+    return [
+        Tool("backup", True, push=lambda src, b, p, s: [str(BIN / "backup"), "push", "--delete", "--state-dir", str(s), str(src), f"s3://{b}/{p}"], env=s3.ours_env),
+        Tool("s3cmd", False, push=lambda src, b, p, s: ["s3cmd", "-c", str(s3.s3cfg), "--no-progress", "sync", "--delete-removed", f"{src}/", f"s3://{b}/{p}"], env=s3.plain_env),
+        Tool("rclone", False, push=lambda src, b, p, s: [*rclone, "sync", str(src), f"bench:{b}/{p}"], env=s3.plain_env),
+        Tool("rclone-16", False, push=lambda src, b, p, s: [*rclone, "sync", "--transfers", "16", "--checkers", "16", str(src), f"bench:{b}/{p}"], env=s3.plain_env),
+    ]
+
+
+def backup_available(env: dict[str, str]) -> bool:
+    """False for a backup binary without a push command (the skeleton before issue 4): push then measures s3cmd and rclone only."""
+    if not (BIN / "backup").exists():
+        return False
+    result = subprocess.run([str(BIN / "backup"), "--help"], env=env, capture_output=True, text=True)
+    return result.returncode == 0 and re.search(r"^\s+push\b", result.stdout, re.MULTILINE) is not None
+
+
+def rotated(items: list, by: int) -> list:
+    by %= len(items)
+    return items[by:] + items[:by]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the scenarios
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, work: Path, s3: S3):
+        self.args = args
+        self.work = work
+        self.s3 = s3
+        self.runner = Runner(work)
+        self.results: dict[tuple[str, str, str], list[Sample]] = {}  # (group, scenario, tool) -> samples
+        self.checks: list[tuple[str, str, str, str | None]] = []  # (group, scenario, tool, difference or None)
+        self.notes: list[str] = []
+        self.startup: dict[str, dict] = {}
+        self.sizes: dict[str, int] = {}
+        self.cron: dict[str, str] | None = None
+        self.cron_note = ""
+
+    def record(self, group: str, scenario: str, tool: str, sample: Sample | None) -> None:
+        if sample is not None:
+            self.results.setdefault((group, scenario, tool), []).append(sample)
+
+    def check(self, group: str, scenario: str, tool: str, difference: str | None) -> None:
+        self.checks.append((group, scenario, tool, difference))
+        if difference:
+            log(f"{group} {scenario} {tool}: NOT identical to the corpus: {difference}")
+
+    # -- corpus and mutations ---------------------------------------------------------------------------------
+
+    def upload_corpus(self) -> None:
+        a = self.args
+        log(f"generating {a.files} files in {a.dirs} directories")
+        self.corpus = generate_corpus(self.work / "corpus", a.files, a.dirs, a.seed)
+        self.deleted = self.work / "deleted"  # originals of the objects deleted in a repetition, restored before the next
+        self.deleted.mkdir()
+        log(f"corpus: {len(self.corpus.files)} files, {self.corpus.total_bytes / 1e6:.1f} MB; uploading it with aws s3 sync")
+        self.source_bucket = "bench-site"
+        self.s3.aws(self.runner, "s3", "mb", f"s3://{self.source_bucket}")
+        # A third tool uploads the site, so that neither s3cmd's nor rclone's own metadata is on the objects.
+        self.s3.aws(self.runner, "s3", "sync", "--only-show-errors", str(self.corpus.directory), f"s3://{self.source_bucket}/")
+
+    def upload(self, relatives: list[str], source: Path) -> None:
+        staging = self.work / "staging"
+        shutil.rmtree(staging, ignore_errors=True)
+        for relative in relatives:
+            (staging / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source / relative, staging / relative)
+        self.s3.aws(self.runner, "s3", "cp", "--recursive", "--only-show-errors", str(staging), f"s3://{self.source_bucket}/")
+        shutil.rmtree(staging)
+
+    def change_one_percent(self, rep: int) -> None:
+        rng = random.Random(self.args.seed * 1000 + rep)
+        chosen = rng.sample(sorted(self.corpus.files), max(1, len(self.corpus.files) // 100))
+        for relative in chosen:
+            self.corpus.add(relative, rng.randbytes(random_size(rng)))
+        self.upload(chosen, self.corpus.directory)
+
+    def delete_one_percent(self, rep: int) -> None:
+        rng = random.Random(self.args.seed * 2000 + rep)
+        chosen = rng.sample(sorted(self.corpus.files), max(1, len(self.corpus.files) // 100))
+        for relative in chosen:
+            (self.deleted / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(self.corpus.directory / relative, self.deleted / relative)
+            del self.corpus.files[relative]
+        for batch in range(0, len(chosen), 1000):
+            keys = {"Objects": [{"Key": k} for k in chosen[batch:batch + 1000]], "Quiet": True}
+            self.s3.aws(self.runner, "s3api", "delete-objects", "--bucket", self.source_bucket, "--delete", json.dumps(keys))
+        self.deleted_now = chosen
+
+    def restore_deleted(self) -> None:
+        restored = getattr(self, "deleted_now", [])
+        if not restored:
+            return
+        self.upload(restored, self.deleted)
+        for relative in restored:
+            self.corpus.add(relative, (self.deleted / relative).read_bytes())
+            (self.deleted / relative).unlink()
+        self.deleted_now = []
+
+    def expected_tree(self) -> dict[str, str]:
+        return {k: sha for k, (sha, _, _) in self.corpus.files.items()}
+
+    # -- pull ---------------------------------------------------------------------------------------------------
+
+    def run_pull(self) -> None:
+        tools = pull_tools(self.s3)
+        for rep in range(self.args.reps):
+            log(f"pull, repetition {rep + 1}/{self.args.reps}")
+            self.restore_deleted()
+            order = rotated(tools, rep)
+            for scenario in ("initial", "no-change", "1% changed", "1% deleted"):
+                if scenario == "1% changed":
+                    self.change_one_percent(rep)
+                elif scenario == "1% deleted":
+                    self.delete_one_percent(rep)
+                expected = self.expected_tree()
+                for tool in order:
+                    dest = self.work / "pull" / tool.name / "www"
+                    state = self.work / "pull" / tool.name / "state"
+                    if scenario == "initial":
+                        shutil.rmtree(dest.parent, ignore_errors=True)
+                        dest.mkdir(parents=True)
+                    sample = self.runner.measure(tool.pull(self.source_bucket, dest, state), tool.env, f"pull {scenario} {tool.name}")
+                    self.record("pull", scenario, tool.name, sample)
+                    if sample:
+                        log(f"  {scenario:<11} {tool.name:<13} {sample.wall:8.3f} s {sample.rss_kb / 1024:7.1f} MiB")
+                    self.check("pull", scenario, tool.name, compare(expected, tree_digest(dest)))
+
+    # -- push ---------------------------------------------------------------------------------------------------
+
+    def run_push(self) -> None:
+        self.restore_deleted()
+        tools = push_tools(self.s3)
+        if not backup_available(self.s3.ours_env):
+            self.notes.append("backup push: not available yet (tools/backup is still a skeleton on this branch); s3cmd and rclone were measured alone")
+            log("backup push is not available yet: measuring s3cmd and rclone only")
+            tools = [t for t in tools if not t.ours]
+        buckets = {}
+        for tool in tools:
+            buckets[tool.name] = f"bench-push-{tool.name}"
+            self.s3.aws(self.runner, "s3", "mb", f"s3://{buckets[tool.name]}")
+        for rep in range(self.args.reps):
+            log(f"push, repetition {rep + 1}/{self.args.reps}")
+            order = rotated(tools, rep)
+            for scenario in ("initial", "no-change"):
+                for tool in order:
+                    prefix = f"rep-{rep}/"
+                    state = self.work / "push" / tool.name / f"state-{rep}"
+                    sample = self.runner.measure(tool.push(self.corpus.directory, buckets[tool.name], prefix, state), tool.env,
+                                                 f"push {scenario} {tool.name}")
+                    self.record("push", scenario, tool.name, sample)
+                    if sample:
+                        log(f"  {scenario:<11} {tool.name:<13} {sample.wall:8.3f} s {sample.rss_kb / 1024:7.1f} MiB")
+                    self.check("push", scenario, tool.name, self.compare_bucket(buckets[tool.name], prefix))
+
+    def compare_bucket(self, bucket: str, prefix: str) -> str | None:
+        """Compares the objects under prefix with the corpus: same keys, and each ETag the MD5 of the file."""
+        listed = self.s3.aws(self.runner, "s3api", "list-objects-v2", "--bucket", bucket, "--prefix", prefix, "--output", "json")
+        contents = json.loads(listed.stdout or "{}").get("Contents", [])
+        actual = {o["Key"][len(prefix):]: o["ETag"].strip('"') for o in contents}
+        expected = {k: md5 for k, (_, md5, _) in self.corpus.files.items()}
+        return compare(expected, actual)
+
+    # -- start-up, sizes, cron ----------------------------------------------------------------------------------
+
+    def run_startup(self) -> None:
+        commands = {name: [str(BIN / name), "--version"] for name in ("content-pull", "acme-restore", "backup", "cron")}
+        commands["s3cmd"] = ["s3cmd", "--version"]
+        commands["rclone"] = ["rclone", "--version"]
+        runs = self.args.startup_runs
+        log(f"start-up: {runs} runs of --version each (hyperfine)")
+        export = self.work / "hyperfine.json"
+        argv = ["hyperfine", "--shell=none", "--style", "none", "--warmup", "3", "--runs", str(runs), "--export-json", str(export)]
+        for name, command in commands.items():
+            argv += ["--command-name", name, " ".join(command)]
+        self.runner.run(argv, self.s3.plain_env, "hyperfine")
+        for result in json.loads(export.read_text())["results"]:
+            self.startup[result["command"]] = {"median_ms": result["median"] * 1000}
+        for name, command in commands.items():
+            samples = [self.runner.measure(command, self.s3.plain_env, f"{name} --version") for _ in range(5)]
+            rss = [s.rss_kb for s in samples if s]
+            if rss:
+                self.startup[name]["rss_mb"] = statistics.median(rss) / 1024
+            if (BIN / name).exists():
+                self.sizes[name] = (BIN / name).stat().st_size
+
+    def run_cron(self) -> None:
+        script = ROOT / "bench" / "cron.sh"
+        if not script.exists():
+            self.cron_note = "cron not available yet: bench/cron.sh (from the cron issue) is not on this branch"
+            log(self.cron_note)
+            return
+        log("cron: bench/cron.sh")
+        # bench/cron.sh measures artifacts/bin/cron; its knobs are environment variables (defaults: 50 start-up
+        # runs, 10 s idle, 10 every-second jobs for 60 s). The quick mode only checks that it runs.
+        env = base_environment()
+        if self.args.quick:
+            env |= {"STARTUP_RUNS": "5", "IDLE_SECONDS": "2", "LATENESS_JOBS": "2", "LATENESS_SECONDS": "3"}
+        result = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        if result.returncode != 0:
+            message = f"bench/cron.sh: exit {result.returncode}\n{tail(result.stdout + result.stderr)}"
+            log(message)
+            self.runner.failures.append(message)
+            return
+        self.cron = dict(line.split("=", 1) for line in result.stdout.splitlines() if re.match(r"^[A-Za-z0-9_.-]+=", line))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# report
+
+
+def median(samples: list[Sample] | None, attribute: str) -> float | None:
+    if not samples:
+        return None
+    return statistics.median(getattr(s, attribute) for s in samples)
+
+
+def fmt(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def ratio(ours: float | None, theirs: float | None) -> float | None:
+    return None if ours is None or not theirs else ours / theirs
+
+
+class Report:
+    def __init__(self, bench: Bench, args: argparse.Namespace, started: datetime.datetime, machine: dict[str, str],
+                 versions: dict[str, str], server: str):
+        self.b, self.args, self.started, self.machine, self.versions, self.server = bench, args, started, machine, versions, server
+        self.targets: list[tuple[str, str, bool | None]] = []
+
+    def wall(self, group: str, scenario: str, tool: str) -> float | None:
+        return median(self.b.results.get((group, scenario, tool)), "wall")
+
+    def rss(self, group: str, scenario: str, tool: str) -> float | None:
+        value = median(self.b.results.get((group, scenario, tool)), "rss_kb")
+        return None if value is None else value / 1024
+
+    def cpu(self, group: str, scenario: str, tool: str) -> float | None:
+        return median(self.b.results.get((group, scenario, tool)), "cpu")
+
+    def group_table(self, group: str, scenarios: list[str], ours: str, others: list[str]) -> list[str]:
+        lines = [f"| {group}: wall s | " + " | ".join([ours, *others]) + " | " + " | ".join(f"{ours} ÷ {t}" for t in others) + " |",
+                 "|---|" + "---:|" * (1 + 2 * len(others))]
+        for measure, label in ((self.wall, ""), (self.cpu, "CPU s, ")):
+            for scenario in scenarios:
+                values = [measure(group, scenario, t) for t in [ours, *others]]
+                ratios = [ratio(values[0], v) for v in values[1:]]
+                lines.append(f"| {label}{scenario} | " + " | ".join(fmt(v, 3) for v in values) + " | " + " | ".join(fmt(r) for r in ratios) + " |")
+        rss = [self.rss(group, "initial", t) for t in [ours, *others]]
+        lines.append("| peak RSS, initial (MiB) | " + " | ".join(fmt(r, 1) for r in rss) + " | "
+                     + " | ".join(fmt(ratio(rss[0], r)) for r in rss[1:]) + " |")
+        return lines
+
+    def target(self, label: str, value: float | None, limit: float, unit: str = "×") -> None:
+        if value is None:
+            self.targets.append((label, "not measured", None))
+        else:
+            shown = f"{value:.2f}{unit}" if unit == "×" else f"{value:.1f} {unit}"
+            self.targets.append((label, shown, value <= limit))
+
+    def evaluate_targets(self) -> None:
+        w = lambda scenario, tool: self.wall("pull", scenario, tool)
+        r = lambda a, b: ratio(a, b)
+        self.target("pull initial ≤ 0.9× rclone --transfers 16", r(w("initial", "content-pull"), w("initial", "rclone-16")), 0.9)
+        self.target("pull initial ≤ 0.1× s3cmd", r(w("initial", "content-pull"), w("initial", "s3cmd")), 0.1)
+        self.target("no-change ≤ 0.2× s3cmd", r(w("no-change", "content-pull"), w("no-change", "s3cmd")), 0.2)
+        self.target("no-change ≤ 0.1× rclone", r(w("no-change", "content-pull"), w("no-change", "rclone")), 0.1)
+        self.target("1 % change ≤ 0.25× s3cmd", r(w("1% changed", "content-pull"), w("1% changed", "s3cmd")), 0.25)
+        self.target("peak RSS, initial pull ≤ 0.5× rclone", r(self.rss("pull", "initial", "content-pull"), self.rss("pull", "initial", "rclone")), 0.5)
+        for name in ("content-pull", "acme-restore", "backup", "cron"):
+            self.target(f"{name} start-up ≤ 10 ms", self.b.startup.get(name, {}).get("median_ms"), 10, "ms")
+        for name in ("content-pull", "acme-restore", "backup", "cron"):
+            size = self.b.sizes.get(name)
+            self.target(f"{name} binary ≤ 12 MB", None if size is None else size / 1e6, 12, "MB")
+        cron = self.b.cron or {}
+        idle_kb = number(cron.get("cron_idle_rss_kb_20_jobs"))
+        self.target("cron idle RSS, 20 jobs ≤ 15 MB", None if idle_kb is None else idle_kb / 1024, 15, "MiB")
+        self.target("cron start lateness p99 ≤ 20 ms", number(cron.get("cron_lateness_ms_p99")), 20, "ms")
+
+    def label(self) -> str:
+        """Which generated block of the results file this run rewrites: one per kind of run."""
+        return ("quick" if self.args.quick else "full") + ("-server-latency" if self.args.server_latency else "")
+
+    def identical(self) -> bool:
+        return all(d is None for *_, d in self.b.checks)
+
+    def markdown(self) -> str:
+        a, b = self.args, self.b
+        out = [begin_marker(self.label()), "", f"## Latest {self.label()} run: {self.started:%Y-%m-%d %H:%M} UTC{' (smoke test, not a measurement)' if a.quick else ''}", ""]
+        if a.note:
+            out += [f"**{a.note}**", ""]
+        out += [f"- Command: `bench/run.sh {shlex.join(sys.argv[1:])}`".rstrip() + f" ({a.reps} repetition(s), tools alternated within each scenario, medians shown)",
+                f"- Corpus: {len(b.corpus.files)} files in {a.dirs} directories, {b.corpus.total_bytes / 1e6:.1f} MB, sizes 0.5-64 KB (seed {a.seed}); uploaded with `aws s3 sync`",
+                f"- S3 server: {self.server}",
+                f"- Machine: {self.machine['cpu']}, {self.machine['cores']} cores, {self.machine['memory']} RAM, Linux {self.machine['kernel']}, "
+                f"load average {self.machine['load_start']} at the start, {self.machine['load_end']} at the end",
+                "- Versions: " + ", ".join(f"{k} {v}" for k, v in self.versions.items()),
+                f"- Trees identical to the corpus after every run of every tool: **{'yes' if self.identical() else 'NO'}** ({len(b.checks)} checks)",
+                "- Wall time: monotonic clock around `/usr/bin/time`; CPU: user + system seconds (`%U + %S`); peak RSS: `/usr/bin/time -f %M` in MiB. "
+                "Ratios below 1 mean we are faster/smaller.",
+                ""]
+        out += ["### Pull: `content-pull --delete` vs `s3cmd sync --delete-removed` vs `rclone sync` (defaults, and `--transfers 16 --checkers 16`)", ""]
+        out += self.group_table("pull", ["initial", "no-change", "1% changed", "1% deleted"], "content-pull", ["s3cmd", "rclone", "rclone-16"])
+        out += ["", "### Push: `backup push --delete` (default `--parallel 8`) vs `s3cmd sync --delete-removed` vs `rclone sync`, local → S3", ""]
+        if any(k[0] == "push" and k[2] == "backup" for k in b.results):
+            out += self.group_table("push", ["initial", "no-change"], "backup", ["s3cmd", "rclone", "rclone-16"])
+        else:
+            others = ["s3cmd", "rclone", "rclone-16"]
+            out += ["| push | backup s | " + " | ".join(f"{t} s" for t in others) + " |", "|---|---:|" + "---:|" * len(others)]
+            for scenario in ("initial", "no-change"):
+                out.append(f"| {scenario} | not available yet | " + " | ".join(fmt(self.wall("push", scenario, t), 3) for t in others) + " |")
+        out += ["", "### Start-up (`--version`, median of " + str(a.startup_runs) + " runs, hyperfine) and size", "",
+                "| tool | start-up ms | peak RSS MiB | binary MB (10^6 bytes) |", "|---|---:|---:|---:|"]
+        for name, values in b.startup.items():
+            size = b.sizes.get(name)
+            out.append(f"| {name} | {fmt(values.get('median_ms'), 1)} | {fmt(values.get('rss_mb'), 1)} | {'-' if size is None else f'{size / 1e6:.2f}'} |")
+        out += ["", "### cron (bench/cron.sh)", ""]
+        if b.cron:
+            out += ["| measure | value |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in b.cron.items()]
+        else:
+            out.append(b.cron_note or "bench/cron.sh failed (see the run's output)")
+        out += ["", "### Targets (ratios: ours ÷ theirs, same machine, same run)", "", "| target | measured | met |", "|---|---:|---|"]
+        for label, shown, met in self.targets:
+            out.append(f"| {label} | {shown} | {'n/a' if met is None else ('yes' if met else '**no**')} |")
+        if b.notes or b.runner.failures:
+            out += ["", "### Notes", ""] + [f"- {n}" for n in b.notes] + [f"- FAILED: {f.splitlines()[0]}" for f in b.runner.failures]
+        out += ["", end_marker(self.label())]
+        return "\n".join(out) + "\n"
+
+    def console(self) -> str:
+        lines = []
+        for group, scenarios, ours in (("pull", ["initial", "no-change", "1% changed", "1% deleted"], "content-pull"), ("push", ["initial", "no-change"], "backup")):
+            tools = [ours, "s3cmd", "rclone", "rclone-16"]
+            lines.append(f"{group:<18}" + "".join(f"{t:>14}" for t in tools) + "".join(f"{'÷' + t:>12}" for t in tools[1:]))
+            for scenario in scenarios:
+                walls = [self.wall(group, scenario, t) for t in tools]
+                lines.append(f"  {scenario:<16}" + "".join(f"{fmt(w, 3):>14}" for w in walls) + "".join(f"{fmt(ratio(walls[0], w)):>12}" for w in walls[1:]))
+            for scenario in scenarios:
+                cpus = [self.cpu(group, scenario, t) for t in tools]
+                lines.append(f"  CPU {scenario:<12}" + "".join(f"{fmt(c, 3):>14}" for c in cpus) + "".join(f"{fmt(ratio(cpus[0], c)):>12}" for c in cpus[1:]))
+            rss = [self.rss(group, "initial", t) for t in tools]
+            lines.append(f"  {'RSS MiB, initial':<16}" + "".join(f"{fmt(r, 1):>14}" for r in rss) + "".join(f"{fmt(ratio(rss[0], r)):>12}" for r in rss[1:]))
+        lines.append("start-up ms  " + "  ".join(f"{k} {fmt(v.get('median_ms'), 1)}" for k, v in self.b.startup.items()))
+        lines.append("binary MB    " + "  ".join(f"{k} {v / 1e6:.2f}" for k, v in self.b.sizes.items()))
+        lines.append("cron         " + ("  ".join(f"{k}={v}" for k, v in self.b.cron.items()) if self.b.cron else self.b.cron_note))
+        for label, shown, met in self.targets:
+            lines.append(f"target       {label}: {shown} ({'n/a' if met is None else ('met' if met else 'MISSED')})")
+        lines.append(f"trees identical: {'yes' if self.identical() else 'NO'} ({len(self.b.checks)} checks)")
+        return "\n".join(lines)
+
+
+def number(value: str | None) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except ValueError:
+        return None
+
+
+def write_results(path: Path, label: str, block: str) -> None:
+    """
+    Replaces this kind of run's generated block in path, keeping everything else (other kinds of runs and the
+    hand-written notes). A new kind of block goes after the last generated block, or at the end.
+    """
+    begin, end = begin_marker(label), end_marker(label)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("# Benchmark results\n\nWritten by `bench/run.sh` (see README.md, \"Benchmarks\").\n\n" + block)
+        return
+    text = path.read_text()
+    if begin in text and end in text:
+        before, rest = text.split(begin, 1)
+        path.write_text(before + block.rstrip("\n") + rest.split(end, 1)[1])
+        return
+    ends = list(re.finditer(r"<!-- bench/run.sh: generated results end: [^>]* -->\n?", text))
+    at = ends[-1].end() if ends else len(text)
+    path.write_text(text[:at] + ("\n" if ends else "\n" if not text.endswith("\n") else "") + block + ("\n" if ends else "") + text[at:])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# machine, versions, server
+
+
+def first_line(argv: list[str]) -> str:
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, env=base_environment()).stdout.strip()
+        return out.splitlines()[0] if out else "?"
+    except OSError:
+        return "?"
+
+
+def machine_info() -> dict[str, str]:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), platform.machine())
+    memory_kb = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")))
+    return {"cpu": cpu, "cores": str(os.cpu_count()), "memory": f"{memory_kb / 1024 / 1024:.0f} GB", "kernel": platform.release(),
+            "load_start": load_average()}
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def versions() -> dict[str, str]:
+    return {
+        "content-pull": first_line([str(BIN / "content-pull"), "--version"]),
+        "s3cmd": first_line(["s3cmd", "--version"]).replace("s3cmd version ", ""),
+        "rclone": first_line(["rclone", "--version"]).replace("rclone ", ""),
+        "radosgw": re.sub(r"^ceph version (\S+).*", r"\1", first_line(["radosgw", "--version"])),
+        ".NET SDK": first_line(["dotnet", "--version"]),
+        "aws-cli": first_line(["/usr/bin/aws", "--version"]).split(" ")[0].replace("aws-cli/", ""),
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="bench/run.sh", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="smoke test: 200 files in 10 directories, 1 repetition, 5 start-up runs")
+    p.add_argument("--files", type=int, help="files in the corpus (default 5000)")
+    p.add_argument("--dirs", type=int, help="directories in the corpus (default 50)")
+    p.add_argument("--reps", type=int, help="repetitions of every scenario (default 3)")
+    p.add_argument("--startup-runs", type=int, help="--version runs per tool (default 30)")
+    p.add_argument("--seed", type=int, default=7, help="seed of the corpus and of the changes (default 7)")
+    p.add_argument("--only", default="pull,push,startup,cron", help="comma-separated parts to run (default pull,push,startup,cron)")
+    p.add_argument("--output", type=Path, default=ROOT / "bench" / "RESULTS.md", help="results file whose generated block is rewritten (default bench/RESULTS.md)")
+    p.add_argument("--note", default="", help="a label printed in bold in the results, e.g. 'machine busy with parallel builds'")
+    p.add_argument("--server-latency", action="store_true",
+                   help="run the S3 server without tcp_nodelay: ~40 ms per response on a kept-alive connection, like a remote S3 service")
+    p.add_argument("--no-publish", action="store_true", help="use the binaries in artifacts/bin as they are (CI: scripts/test.sh published them)")
+    p.add_argument("--keep", action="store_true", help="keep the work directory (corpus, trees, configs) for inspection")
+    args = p.parse_args()
+    quick = args.quick
+    args.files = args.files or (200 if quick else 5000)
+    args.dirs = args.dirs or (10 if quick else 50)
+    args.reps = args.reps or (1 if quick else 3)
+    args.startup_runs = args.startup_runs or (5 if quick else 30)
+    args.only = set(args.only.split(","))
+    if unknown := args.only - {"pull", "push", "startup", "cron"}:
+        p.error(f"--only: unknown part(s) {', '.join(sorted(unknown))}: use pull, push, startup, cron")
+    if args.files < 1 or args.dirs < 1 or args.reps < 1 or args.startup_runs < 2:
+        p.error("--files, --dirs and --reps must be at least 1, --startup-runs at least 2")
+    return args
+
+
+def main() -> int:
+    args = parse_args()
+    started = datetime.datetime.now(datetime.timezone.utc)
+    subprocess.run([str(ROOT / "scripts" / "install-deps.sh"), "bench", "ceph"], check=True)
+    if not args.no_publish:
+        subprocess.run([str(ROOT / "scripts" / "publish.sh")], check=True, cwd=ROOT, stdout=sys.stderr)
+    missing = [t for t in ("content-pull", "acme-restore", "backup", "cron") if not (BIN / t).exists()]
+    if missing:
+        raise BenchError(f"{', '.join(missing)} missing in {BIN}: run scripts/publish.sh (or drop --no-publish)")
+
+    work = Path(tempfile.mkdtemp(prefix="infratools-bench-", dir="/tmp"))
+    server_state = work / "s3-server"
+    server_env = os.environ | ({"S3_TEST_TCP_NODELAY": "0"} if args.server_latency else {})
+    log(f"work directory {work}; starting the S3 server")
+    try:
+        env_file = subprocess.run([str(ROOT / "scripts" / "s3-server-start.sh"), str(server_state)], check=True, env=server_env,
+                                  stdout=subprocess.PIPE, text=True).stdout.strip().splitlines()[-1]
+        machine = machine_info()
+        s3 = S3(Path(env_file), work / "conf")
+        frontend = next(line.split("=", 1)[1].strip() for line in (server_state / "ceph.conf").read_text().splitlines() if line.startswith("rgw frontends"))
+        server = (f"Ceph RGW {first_line(['radosgw', '--version']).split()[2]} on 127.0.0.1, memstore OSD, `rgw frontends = {frontend}`"
+                  + (" (**high-latency mode**: no tcp_nodelay, ~40 ms per response on a kept-alive connection)" if args.server_latency else ""))
+        bench = Bench(args, work, s3)
+        bench.upload_corpus()
+        if "pull" in args.only:
+            bench.run_pull()
+        if "push" in args.only:
+            bench.run_push()
+        if "startup" in args.only:
+            bench.run_startup()
+        if "cron" in args.only:
+            bench.run_cron()
+        machine["load_end"] = load_average()
+        report = Report(bench, args, started, machine, versions(), server)
+        report.evaluate_targets()
+        print(report.console())
+        write_results(args.output, report.label(), report.markdown())
+        log(f"results written to {args.output}")
+        failed = bool(bench.runner.failures) or not report.identical()
+        if failed:
+            log(f"FAILED: {len(bench.runner.failures)} command(s) failed, trees identical: {'yes' if report.identical() else 'no'}")
+        return 1 if failed else 0
+    finally:
+        subprocess.run([str(ROOT / "scripts" / "s3-server-stop.sh"), str(server_state)])
+        if args.keep:
+            log(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def stop_on_sigterm(signum, frame):
+    raise KeyboardInterrupt
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, stop_on_sigterm)  # so that the finally blocks stop the S3 server
+    try:
+        sys.exit(main())
+    except BenchError as e:
+        log(str(e))
+        sys.exit(1)
+    except subprocess.CalledProcessError as e:
+        log(f"{' '.join(map(str, e.cmd))} failed with exit {e.returncode}")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        log("interrupted")
+        sys.exit(130)
