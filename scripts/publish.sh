@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Publishes the four tools as Native AOT linux-x64 binaries into artifacts/bin/<tool>, and with --test-driver
-# also the AOT test driver into artifacts/test-bin/s3-driver. Installs clang and zlib1g-dev when missing.
+# Publishes the four tools as Native AOT linux-x64 binaries into artifacts/bin/<tool> (their symbols into
+# artifacts/symbols/<tool>.dbg), and with --test-driver also the AOT test driver into artifacts/test-bin/s3-driver.
+# Installs clang and zlib1g-dev when missing.
 # Fails if the publish prints any trim/AOT warning other than the per-assembly summary of a third-party
 # dependency (IL2104/IL3053 for Minio, whose affected calls the AOT tests exercise).
 # A binary newer than every source file is not rebuilt (set FORCE=1 to rebuild anyway).
@@ -40,8 +41,10 @@ for project in "${projects[@]}"; do
     status=1
   fi
   grep -E "$allowed_dependency_warning" "$log" | sed -E 's/^[^:]*: warning /  dependency warning /; s/ \[[^]]*\]$//' | sort -u || true
-  mkdir -p "$out"
+  mkdir -p "$out" artifacts/symbols
   cp "$staging/$name" "$target"
+  # The binaries carry no method names for stack traces; these symbols resolve the offsets --debug prints.
+  cp "$staging/$name.dbg" "artifacts/symbols/$name.dbg"
   rm -rf "$staging" "$log"
   echo "publish: $target ($(stat -c %s "$target") bytes)"
 done

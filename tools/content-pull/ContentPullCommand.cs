@@ -14,7 +14,7 @@ public static class ContentPullCommand
 {
     public const string Tool = "content-pull";
     public const string DefaultStateDirectory = "/var/lib/content-pull";
-    public const int DefaultParallel = 16;
+    public const int DefaultParallel = 32;
 
     private static readonly Argument<string> Source = new("SOURCE") { Description = "s3://bucket[/prefix] to mirror" };
     private static readonly Argument<string> Destination = new("DEST") { Description = "Local directory to make an exact mirror of SOURCE" };
