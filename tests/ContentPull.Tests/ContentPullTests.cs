@@ -426,6 +426,23 @@ public class ContentPullTests
     }
 
     [Fact]
+    public async Task Pulls_with_virtual_host_addressing_as_for_AWS_and_Exoscale()
+    {
+        using var box = await PullSandbox.CreateAsync("vhost");
+        var tree = PullSandbox.RandomTree(30, 3, seed: 10);
+        await box.PutAsync(tree);
+        // A private mount namespace gets its own /etc/hosts, where only bucket.localhost reaches the server:
+        // a path-style request (to localhost itself) would fail.
+        var hosts = Path.Combine(box.Root, "hosts");
+        File.WriteAllText(hosts, $"127.0.0.2 localhost\n127.0.0.1 {box.Bucket}.localhost\n");
+        var pull = $"mount --bind {hosts} /etc/hosts && exec {RepoPaths.Tool("content-pull")} {box.Source()} {box.Dest} --delete --state-dir {box.State} --debug";
+        var env = box.Server.Environment(("S3_ENDPOINT", $"http://localhost:{new Uri(box.Server.Endpoint).Port}"), ("S3_ADDRESSING", "virtual"));
+        var result = await ProcessRunner.RunAsync("unshare", ["--mount", "sh", "-c", pull], env);
+        Assert.True(result.ExitCode == 0, result.ToString());
+        box.AssertMirrors(tree);
+    }
+
+    [Fact]
     public async Task Bad_arguments_are_one_line_and_exit_code_2()
     {
         using var dir = new TempDir();

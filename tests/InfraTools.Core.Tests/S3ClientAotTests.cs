@@ -185,10 +185,11 @@ public class S3ClientAotTests
     [Fact]
     public async Task Virtual_host_addressing_works_end_to_end()
     {
-        // bucket.localhost must resolve to 127.0.0.1: a private mount namespace gets its own /etc/hosts.
+        // A private mount namespace gets its own /etc/hosts, where only bucket.localhost reaches the server:
+        // a path-style request (to localhost itself) would fail.
         var bucket = await Server.NewBucketAsync("vhost");
         using var dir = new TempDir();
-        var hosts = dir.Write("hosts", $"127.0.0.1 localhost {bucket}.localhost\n");
+        var hosts = dir.Write("hosts", $"127.0.0.2 localhost\n127.0.0.1 {bucket}.localhost\n");
         var port = new Uri(Server.Endpoint).Port;
         var source = dir.Combine("big.bin");
         var data = new byte[6 * 1024 * 1024];

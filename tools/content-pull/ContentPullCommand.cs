@@ -67,9 +67,11 @@ public static class ContentPullCommand
             using var state = SyncState.Open(stateDirectory, Tool, settings.Endpoint.ToString(), source.Bucket, source.Prefix, destination, dryRun, context.Log);
             using var client = new S3Client(settings, parallel);
 
+            // The local scan runs while the listing waits for the server: on a no-change run the two are all the work.
+            var scan = Task.Run(() => LocalTree.Scan(destination));
             var listing = new List<S3Object>();
             await foreach (var item in client.ListAsync(source.Bucket, source.Prefix, context.Stopping).ConfigureAwait(false)) listing.Add(item);
-            var local = LocalTree.Scan(destination);
+            var local = await scan.ConfigureAwait(false);
             var plan = MirrorPlanner.Plan(listing, local, state.Manifest, new MirrorOptions(source.Prefix, delete, exclude));
             foreach (var skipped in plan.Skipped) context.Log.Warning("skipping {Key}: {Problem}", skipped.Key, skipped.Problem);
 
