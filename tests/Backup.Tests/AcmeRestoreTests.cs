@@ -165,7 +165,7 @@ public class AcmeRestoreTests
     }
 
     [Theory]
-    [InlineData("{\"letsencrypt\": {\"Account\": ", "not JSON")]
+    [InlineData("{\"letsencrypt\": {\"Account\": ", "it is not valid JSON")]
     [InlineData("[1, 2, 3]", "JSON array, not an object")]
     [InlineData("", "it is empty")]
     public async Task A_backup_that_is_not_a_json_object_is_not_installed_and_the_command_still_starts(string content, string reason)

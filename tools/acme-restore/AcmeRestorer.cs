@@ -1,4 +1,3 @@
-using System.Text.Json;
 using InfraTools.Cli;
 using InfraTools.Files;
 using InfraTools.S3;
@@ -151,26 +150,7 @@ public sealed class AcmeRestorer(S3Client s3, S3Location source, string key, str
     /// <summary>True if <paramref name="content"/> is one JSON object (what Traefik writes: resolver name to account and certificates).</summary>
     public static bool IsJsonObject(byte[] content, out string reason)
     {
-        if (content.Length == 0)
-        {
-            reason = "it is empty";
-            return false;
-        }
-        try
-        {
-            using var document = JsonDocument.Parse(content);
-            if (document.RootElement.ValueKind != JsonValueKind.Object)
-            {
-                reason = $"it is a JSON {document.RootElement.ValueKind.ToString().ToLowerInvariant()}, not an object";
-                return false;
-            }
-        }
-        catch (JsonException ex)
-        {
-            reason = $"not JSON: {ex.Message.TrimEnd('.')}";
-            return false;
-        }
-        reason = "";
-        return true;
+        reason = JsonObjectCheck.Problem(content) is { } problem ? "it " + problem : "";
+        return reason.Length == 0;
     }
 }

@@ -1,6 +1,7 @@
 using System.Net.Sockets;
-using System.Text.Json;
+using System.Text;
 using InfraTools.Cli;
+using InfraTools.Files;
 
 namespace InfraTools.Backup;
 
@@ -32,13 +33,7 @@ public static class PrometheusSnapshotApi
             var hint = status is 404 or 405 or 403 or 400 ? "; is Prometheus started with --web.enable-admin-api?" : "";
             throw new ToolException(ExitCodes.ServiceFailed, $"Prometheus at {prometheus} refused the snapshot (HTTP {status}: {Shorten(body)}){hint}");
         }
-        string? name = null;
-        try
-        {
-            using var json = JsonDocument.Parse(body);
-            if (json.RootElement.TryGetProperty("data", out var data) && data.TryGetProperty("name", out var value)) name = value.GetString();
-        }
-        catch (JsonException) { }
+        var name = JsonObjectCheck.NestedString(Encoding.UTF8.GetBytes(body), "data", "name");
         if (string.IsNullOrEmpty(name) || name.Contains('/') || name.Contains(".."))
             throw new ToolException(ExitCodes.ServiceFailed, $"Prometheus at {prometheus} answered the snapshot request with something unexpected: {Shorten(body)}");
         var directory = Path.Combine(dataDirectory, "snapshots", name);

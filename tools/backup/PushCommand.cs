@@ -2,8 +2,8 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
-using System.Text.Json;
 using InfraTools.Cli;
+using InfraTools.Files;
 using InfraTools.Monitoring;
 using InfraTools.S3;
 using InfraTools.Sync;
@@ -247,7 +247,7 @@ public static class PushCommand
         for (var attempt = 1; attempt <= JsonAttempts; attempt++)
         {
             var content = await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false);
-            problem = JsonProblem(content);
+            problem = JsonObjectCheck.Problem(content) ?? "";
             if (problem.Length == 0) return content;
             if (attempt < JsonAttempts)
             {
@@ -256,20 +256,6 @@ public static class PushCommand
             }
         }
         throw new ToolException(ExitCodes.Refused, $"{path} {problem} after {JsonAttempts} attempts: not uploaded, the copy in S3 was left as it is");
-    }
-
-    private static string JsonProblem(byte[] content)
-    {
-        if (content.Length == 0) return "is empty";
-        try
-        {
-            using var json = JsonDocument.Parse(content);
-            return json.RootElement.ValueKind == JsonValueKind.Object ? "" : "is JSON but not an object";
-        }
-        catch (JsonException ex)
-        {
-            return $"is not valid JSON ({ex.Message.Split('.')[0]})";
-        }
     }
 
     private static async Task WriteMetricsAsync(ToolContext context, string name, DateTimeOffset started, TimeSpan duration, bool success, Outcome? outcome)
