@@ -24,7 +24,7 @@ public sealed class LogrusFormatter(bool json) : ITextFormatter
     public void Format(LogEvent logEvent, TextWriter output)
     {
         var time = GoFormat.Rfc3339(logEvent.Timestamp.ToLocalTime());
-        var level = LevelName(logEvent.Level);
+        var level = JsonLineFormatter.LevelName(logEvent.Level);
         var message = logEvent.Properties.TryGetValue(MessageProperty, out var m) ? LogText.Plain(m) : LogText.Render(logEvent);
         var fields = new SortedDictionary<string, object>(StringComparer.Ordinal);
         foreach (var (name, value) in logEvent.Properties)
@@ -135,14 +135,4 @@ public sealed class LogrusFormatter(bool json) : ITextFormatter
         }
         sb.Append('"');
     }
-
-    public static string LevelName(LogEventLevel level) => level switch
-    {
-        LogEventLevel.Verbose => "trace",
-        LogEventLevel.Debug => "debug",
-        LogEventLevel.Information => "info",
-        LogEventLevel.Warning => "warning",
-        LogEventLevel.Error => "error",
-        _ => "fatal",
-    };
 }
