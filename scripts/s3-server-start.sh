@@ -111,7 +111,18 @@ wait_for() { # seconds description command...
     sleep 0.05
   done
 }
-fail() { log "$1"; [[ -n "${S3_TEST_KEEP_ON_FAIL:-}" ]] && exit 1; "$root/scripts/s3-server-stop.sh" "$state" >&2 || true; exit 1; }
+# The state directory is removed on failure (unless S3_TEST_KEEP_ON_FAIL is set), so the logs' last lines go
+# to stderr first: a failed start in CI can then be diagnosed from its output alone.
+fail() {
+  log "$1"
+  local f
+  for f in "$state"/log/*; do
+    [[ -s "$f" ]] && { echo "--- last lines of $f" >&2; tail -n 5 "$f" >&2; }
+  done
+  [[ -n "${S3_TEST_KEEP_ON_FAIL:-}" ]] && exit 1
+  "$root/scripts/s3-server-stop.sh" "$state" >&2 || true
+  exit 1
+}
 
 : > "$state/pids"
 start_daemon mon ceph-mon -c "$conf" -i a -f
