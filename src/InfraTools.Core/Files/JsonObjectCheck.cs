@@ -36,16 +36,17 @@ public static class JsonObjectCheck
         try
         {
             if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject) return null;
-            var path = new string?[3];
+            string? outerName = null;
             while (reader.Read())
             {
                 if (reader.TokenType != JsonTokenType.PropertyName) continue;
-                if (reader.CurrentDepth > 2) { reader.Skip(); continue; }
-                path[reader.CurrentDepth] = reader.GetString();
+                var depth = reader.CurrentDepth;
+                var name = reader.GetString();
                 reader.Read();
-                if (reader.CurrentDepth == 2 && path[1] == outer && path[2] == inner)
+                if (depth == 1) outerName = name;
+                if (depth == 2 && outerName == outer && name == inner)
                     return reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
-                if (reader.CurrentDepth == 1 && path[1] != outer) reader.Skip();
+                if (depth > 1 || name != outer) reader.Skip();
             }
         }
         catch (JsonException) { }
