@@ -51,6 +51,7 @@ public sealed class S3Client : IDisposable
             AutomaticDecompression = DecompressionMethods.None,
             UseCookies = false,
             AllowAutoRedirect = false,
+            ConnectCallback = QuickAckConnection.ConnectAsync,
         };
         _handler = new S3HttpHandler(settings, sockets);
         _http = new HttpClient(_handler) { Timeout = Timeout.InfiniteTimeSpan };
