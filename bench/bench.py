@@ -682,7 +682,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--output", type=Path, default=ROOT / "bench" / "RESULTS.md", help="results file whose generated block is rewritten (default bench/RESULTS.md)")
     p.add_argument("--note", default="", help="a label printed in bold in the results, e.g. 'machine busy with parallel builds'")
     p.add_argument("--server-latency", action="store_true",
-                   help="run the S3 server without tcp_nodelay: ~40 ms per response on a kept-alive connection, like a remote S3 service")
+                   help="run the S3 server without tcp_nodelay (radosgw's default): a client that delays its ACKs (s3cmd, rclone) waits ~40 ms per response on a kept-alive connection; the setting of the issue's reference numbers")
     p.add_argument("--no-publish", action="store_true", help="use the binaries in artifacts/bin as they are (CI: scripts/test.sh published them)")
     p.add_argument("--keep", action="store_true", help="keep the work directory (corpus, trees, configs) for inspection")
     args = p.parse_args()
@@ -720,7 +720,7 @@ def main() -> int:
         s3 = S3(Path(env_file), work / "conf")
         frontend = next(line.split("=", 1)[1].strip() for line in (server_state / "ceph.conf").read_text().splitlines() if line.startswith("rgw frontends"))
         server = (f"Ceph RGW {first_line(['radosgw', '--version']).split()[2]} on 127.0.0.1, memstore OSD, `rgw frontends = {frontend}`"
-                  + (" (**high-latency mode**: no tcp_nodelay, ~40 ms per response on a kept-alive connection)" if args.server_latency else ""))
+                  + (" (**high-latency mode**: no tcp_nodelay, ~40 ms per response on a kept-alive connection for a client that delays its ACKs)" if args.server_latency else ""))
         bench = Bench(args, work, s3)
         bench.upload_corpus()
         if "pull" in args.only:

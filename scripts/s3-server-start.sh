@@ -4,9 +4,10 @@
 #   scripts/s3-server-start.sh [STATE_DIR]        (default: .s3-server in the project root)
 # On success it prints the path of STATE_DIR/env, a file of S3_* variables to source, e.g.
 #   . "$(scripts/s3-server-start.sh)"
-# S3_TEST_TCP_NODELAY=0 starts radosgw without tcp_nodelay: every response on a kept-alive connection then
-# waits ~40 ms for a delayed ACK, which resembles the first-byte latency of a remote S3 service (bench/run.sh
-# --server-latency).
+# S3_TEST_TCP_NODELAY=0 starts radosgw without tcp_nodelay (the beast frontend's default): a response written
+# in pieces then waits for the client's ACK, which Linux delays by up to 40 ms unless the client asks for quick
+# ACKs (our tools do, s3cmd and rclone do not). That is the setting of issue 7's reference numbers
+# (bench/run.sh --server-latency).
 # Stop it with scripts/s3-server-stop.sh [STATE_DIR]; it stops exactly the pids recorded here.
 set -euo pipefail
 
