@@ -1,3 +1,4 @@
+using System.Net;
 using System.Security.Cryptography;
 using InfraTools.S3;
 
@@ -152,6 +153,40 @@ public class S3ClientAotTests
         { "missing bucket", 8, "does not exist" },
         { "missing object", 9, "does not exist" },
     };
+
+    [Fact]
+    public async Task A_web_site_at_the_endpoint_is_an_error_not_an_empty_bucket()
+    {
+        // A real HTTP server that answers every request with 200 and a page, as a web site or a proxy's
+        // landing page would when S3_ENDPOINT points at the wrong URL.
+        using var site = new HttpListener();
+        var port = Net.FreePort();
+        site.Prefixes.Add($"http://127.0.0.1:{port}/");
+        site.Start();
+        var serving = Task.Run(async () =>
+        {
+            while (true)
+            {
+                HttpListenerContext context;
+                try { context = await site.GetContextAsync(); }
+                catch (Exception ex) when (ex is HttpListenerException or ObjectDisposedException) { return; }
+                context.Response.ContentType = "text/html";
+                await context.Response.OutputStream.WriteAsync("<!DOCTYPE html><html><body>Welcome</body></html>"u8.ToArray());
+                context.Response.Close();
+            }
+        });
+        var env = Server.Environment();
+        env["S3_ENDPOINT"] = $"http://127.0.0.1:{port}";
+
+        var result = await Driver(env, "ls", "s3://site/");
+        site.Stop();
+        await serving;
+
+        Assert.True(result.ExitCode == 11, result.ToString());
+        var line = Assert.Single(result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains("not an S3 listing (text/html)", line);
+        Assert.DoesNotContain("   at ", result.Output);
+    }
 
     [Theory]
     [MemberData(nameof(Failures))]

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
+using System.Xml;
 
 namespace InfraTools.S3;
 
@@ -34,6 +35,7 @@ public sealed class S3HttpHandler(S3Settings settings, HttpMessageHandler inner)
 
         var response = await SendWithRetriesAsync(request, cancellationToken).ConfigureAwait(false);
         if (bucketHead is not null && response.StatusCode == HttpStatusCode.OK) _existingBuckets[bucketHead] = true;
+        if (response.IsSuccessStatusCode && IsListing(request)) await EnsureS3ListingAsync(response, cancellationToken).ConfigureAwait(false);
         return response;
     }
 
@@ -57,6 +59,35 @@ public sealed class S3HttpHandler(S3Settings settings, HttpMessageHandler inner)
             }
             await Task.Delay(RetryDelays[attempt], cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    private static bool IsListing(HttpRequestMessage request) =>
+        request.Method == HttpMethod.Get && request.RequestUri?.Query.Contains("list-type=2", StringComparison.Ordinal) == true;
+
+    /// <summary>
+    /// A web server or proxy at the endpoint URL answers a listing with 200 and a page, which Minio reads as an
+    /// empty bucket: a mirror would then report success with nothing in it. Such an answer is an error here.
+    /// </summary>
+    private async Task EnsureS3ListingAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        await response.Content.LoadIntoBufferAsync(cancellationToken).ConfigureAwait(false);
+        var body = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false); // a copy: Minio reads the buffer after us
+        try
+        {
+            using var reader = XmlReader.Create(new MemoryStream(body), new XmlReaderSettings
+            {
+                DtdProcessing = DtdProcessing.Prohibit, IgnoreComments = true, IgnoreProcessingInstructions = true, IgnoreWhitespace = true,
+            });
+            if (reader.MoveToContent() == XmlNodeType.Element && reader.LocalName == "ListBucketResult") return;
+        }
+        catch (XmlException)
+        {
+            // Not XML at all: reported below.
+        }
+        var contentType = response.Content.Headers.ContentType?.MediaType ?? "no content type";
+        response.Dispose();
+        throw new S3Exception(S3ErrorKind.ServerError,
+            $"the server at {settings.Endpoint.ToString().TrimEnd('/')} answered a bucket listing with something that is not an S3 listing ({contentType}): check that S3_ENDPOINT is the S3 service's URL, not a web site or proxy");
     }
 
     private static bool IsTransient(HttpStatusCode status) =>
