@@ -1,9 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
 using InfraTools.S3;
-using Xunit;
 
-namespace InfraTools.Core.Tests;
+namespace InfraTools.Tests;
 
 /// <summary>
 /// Against a server that does not set TCP_NODELAY (Ceph RGW's default) a response written in pieces stalls

@@ -119,7 +119,7 @@ public sealed class AcmeRestorer(S3Client s3, S3Location source, string key, str
             catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
             {
                 throw new S3Exception(S3ErrorKind.Unreachable,
-                    $"no answer from {s3.Settings.Endpoint.ToString().TrimEnd('/')} within --timeout {Duration.Format(timeout)} ({attempt} attempts): check S3_ENDPOINT and that the server is up");
+                    $"no answer from {s3.Settings.EndpointText} within --timeout {Duration.Format(timeout)} ({attempt} attempts): check S3_ENDPOINT and that the server is up");
             }
             catch (S3Exception ex) when (ex.IsTransient)
             {

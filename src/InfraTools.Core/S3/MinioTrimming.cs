@@ -18,7 +18,7 @@ namespace InfraTools.S3;
 /// operation against a real S3 server.
 /// Only the public members XmlSerializer uses are kept: DynamicallyAccessedMemberTypes.All also kept the
 /// interfaces of Collection&lt;T&gt;, which made their methods reflectable on every generic instantiation in the
-/// program and compiled every List and Dictionary variant into it (0.93 MB of each binary, bench/RESULTS.md).
+/// program and compiled every List and Dictionary variant into it (~0.9 MB of each binary, bench/RESULTS.md).
 /// </summary>
 internal static class MinioTrimming
 {

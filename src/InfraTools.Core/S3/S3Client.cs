@@ -280,7 +280,7 @@ public sealed class S3Client : IDisposable
     /// <summary>Turns whatever Minio or HttpClient threw into one clear <see cref="S3Exception"/>.</summary>
     internal S3Exception Translate(Exception ex, string bucket, string? key, string operation)
     {
-        var endpoint = Settings.Endpoint.ToString().TrimEnd('/');
+        var endpoint = Settings.EndpointText;
         var where = Where(bucket, key);
         switch (ex)
         {
@@ -310,7 +310,7 @@ public sealed class S3Client : IDisposable
 
     private S3Exception FromErrorCode(string code, string? message, string bucket, string? key, string operation, Exception? inner)
     {
-        var endpoint = Settings.Endpoint.ToString().TrimEnd('/');
+        var endpoint = Settings.EndpointText;
         var where = Where(bucket, key);
         return code switch
         {

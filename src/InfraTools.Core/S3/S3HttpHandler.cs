@@ -87,7 +87,7 @@ public sealed class S3HttpHandler(S3Settings settings, HttpMessageHandler inner)
         var contentType = response.Content.Headers.ContentType?.MediaType ?? "no content type";
         response.Dispose();
         throw new S3Exception(S3ErrorKind.ServerError,
-            $"the server at {settings.Endpoint.ToString().TrimEnd('/')} answered a bucket listing with something that is not an S3 listing ({contentType}): check that S3_ENDPOINT is the S3 service's URL, not a web site or proxy");
+            $"the server at {settings.EndpointText} answered a bucket listing with something that is not an S3 listing ({contentType}): check that S3_ENDPOINT is the S3 service's URL, not a web site or proxy");
     }
 
     private static bool IsTransient(HttpStatusCode status) =>

@@ -19,5 +19,8 @@ public sealed record S3Settings(Uri Endpoint, Secret AccessKey, Secret SecretKey
     /// <summary>host[:port] of the endpoint, as Minio wants it.</summary>
     public string HostAndPort => Endpoint.IsDefaultPort ? Endpoint.Host : $"{Endpoint.Host}:{Endpoint.Port}";
 
+    /// <summary>The endpoint as messages show it (no trailing slash).</summary>
+    public string EndpointText => Endpoint.ToString().TrimEnd('/');
+
     public override string ToString() => $"{Endpoint} region={Region} addressing={Addressing}";
 }
