@@ -625,7 +625,7 @@ def write_results(path: Path, label: str, block: str) -> None:
     begin, end = begin_marker(label), end_marker(label)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("# Benchmark results\n\nWritten by `bench/run.sh` (see README.md, \"Benchmarks\").\n\n" + block)
+        path.write_text("# Benchmark results\n\nWritten by `bench/run.sh` (method: bench/README.md).\n\n" + block)
         return
     text = path.read_text()
     if begin in text and end in text:

@@ -1,6 +1,6 @@
 namespace InfraTools.Cli;
 
-/// <summary>Exit codes shared by every tool; the README documents them.</summary>
+/// <summary>Exit codes shared by every tool; docs/configuration.md documents them.</summary>
 public static class ExitCodes
 {
     public const int Ok = 0;

@@ -12,7 +12,7 @@ public sealed partial record JobOptions(string? Name = null, TimeSpan? Timeout =
 {
     public static readonly JobOptions None = new();
 
-    /// <summary>The known options, for error messages and the README.</summary>
+    /// <summary>The known options, for error messages and docs/cron.md.</summary>
     public const string Syntax = "name=NAME timeout=DURATION jitter=DURATION run-at-start";
 
     [GeneratedRegex(@"^#\s*cron:(.*)$")]
