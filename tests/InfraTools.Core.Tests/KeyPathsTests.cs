@@ -29,12 +29,18 @@ public class KeyPathsTests
     [InlineData("line\nbreak", "control character")]
     [InlineData("./x", "'.' path segment")]
     [InlineData("a//b", "empty path segment")]
-    [InlineData("a/.index.html.tmp-12-3", "reserved for temporary files")]
     public void Hostile_keys_are_refused_with_the_reason(string key, string reason)
     {
         var mapped = KeyPaths.Map(key, "");
         Assert.Equal(KeyKind.Unsafe, mapped.Kind);
         Assert.Contains(reason, mapped.Problem);
+    }
+
+    [Fact]
+    public void A_name_like_a_temporary_file_is_an_ordinary_key()
+    {
+        // Our temporary files carry a tag recorded in the state directory (TempNames): a user's ".x.tmp-1-2" is a file.
+        Assert.Equal(KeyKind.File, KeyPaths.Map("a/.index.html.tmp-12-3", "").Kind);
     }
 
     [Fact]

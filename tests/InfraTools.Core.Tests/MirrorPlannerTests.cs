@@ -105,7 +105,7 @@ public class MirrorPlannerTests
     public void A_symbolic_link_on_the_way_is_never_written_through()
     {
         var local = new LocalTree();
-        local.Others.Add("assets");
+        local.Others.Add("assets", "symbolic link");
         var plan = Plan([Obj("assets/app.js")], local);
         Assert.Equal(DownloadReason.AfterDeletes, Assert.Single(plan.Downloads).Reason);
         Assert.Equal(["assets"], plan.DeleteFiles);

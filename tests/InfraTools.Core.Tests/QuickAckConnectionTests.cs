@@ -35,7 +35,7 @@ public sealed class QuickAckConnectionTests
         }
         Assert.True(plainDelays, "a plain connection was expected to delay its ACKs after an exchange");
 
-        var connecting = QuickAckConnection.ConnectAsync(endPoint, CancellationToken.None);
+        var connecting = QuickAckConnection.ConnectAsync(endPoint, TimeSpan.FromSeconds(30), CancellationToken.None);
         using (var server = await listener.AcceptSocketAsync())
         await using (var quick = (NetworkStream)await connecting)
         {

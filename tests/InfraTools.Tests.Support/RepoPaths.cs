@@ -7,8 +7,12 @@ public static class RepoPaths
 
     public static string Scripts => Path.Combine(Root, "scripts");
 
-    /// <summary>The AOT binary of a tool, published by scripts/publish.sh into artifacts/bin.</summary>
-    public static string Tool(string name) => RequireBinary(Path.Combine(Root, "artifacts", "bin", name));
+    /// <summary>
+    /// The AOT binary of a tool, published by scripts/publish.sh into artifacts/bin. INFRATOOLS_TEST_BIN names
+    /// another directory of binaries, e.g. those of an older commit, to show that a test fails on them.
+    /// </summary>
+    public static string Tool(string name) =>
+        RequireBinary(Path.Combine(Environment.GetEnvironmentVariable("INFRATOOLS_TEST_BIN") is { Length: > 0 } bin ? bin : Path.Combine(Root, "artifacts", "bin"), name));
 
     /// <summary>The AOT test driver, published by scripts/publish.sh --test-driver.</summary>
     public static string TestDriver => RequireBinary(Path.Combine(Root, "artifacts", "test-bin", "s3-driver"));

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using InfraTools.Cli;
 using InfraTools.Logging;
 using InfraTools.S3;
+using InfraTools.Time;
 using Serilog;
 
 namespace InfraTools.AcmeRestore;
@@ -102,7 +103,7 @@ public sealed class AcmeRestoreCommand
         var file = parse.GetValue(_file)!;
         if (file.Length == 0 || file.EndsWith('/') || Directory.Exists(file))
             throw new UsageException($"--file '{file}' is a directory: give the path of the acme.json file, e.g. /etc/traefik/acme/acme.json");
-        var timeout = Duration.Parse(parse.GetValue(_timeout)!, "--timeout");
+        var timeout = GoDuration.Parse(parse.GetValue(_timeout)!, "--timeout");
         if (timeout <= TimeSpan.Zero) throw new UsageException("--timeout must be more than 0, e.g. 60s");
         var scrub = Handover.ScrubList(parse.GetValue(_scrub) ?? [], parse.GetValue(_keep) ?? []);
         var command = parse.GetValue(_command) ?? [];
@@ -114,12 +115,13 @@ public sealed class AcmeRestoreCommand
         {
             // Read even when the file is present, so a wrong setting shows at the first start, not on the day the server is rebuilt.
             var settings = context.ReadS3Settings();
-            var result = AcmeRestorer.CheckLocal(file, log);
+            var target = AcmeRestorer.ResolveTarget(file);
+            var result = AcmeRestorer.CheckLocal(file, target, log);
             if (result is null)
             {
-                log.Information("{File} is missing or empty: restoring it from {Source}", file, source.Describe(key));
+                log.Information("{File} is missing or empty: restoring it from {Source}", target == file ? file : $"{file} (a link to {target})", source.Describe(key));
                 using var s3 = new S3Client(settings);
-                result = await new AcmeRestorer(s3, source, key, file, timeout, log).RestoreAsync(context.Stopping).ConfigureAwait(false);
+                result = await new AcmeRestorer(s3, source, key, file, target, timeout, log).RestoreAsync(context.Stopping).ConfigureAwait(false);
             }
             outcome = result.Outcome;
             if (result.Error is { } error)

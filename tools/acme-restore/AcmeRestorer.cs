@@ -1,6 +1,8 @@
 using InfraTools.Cli;
 using InfraTools.Files;
+using InfraTools.Interop;
 using InfraTools.S3;
+using InfraTools.Time;
 using Serilog;
 
 namespace InfraTools.AcmeRestore;
@@ -28,7 +30,7 @@ public sealed record RestoreResult(Outcome Outcome, ToolException? Error = null)
 /// local file, installs only content that parses as a JSON object (atomically, mode 0600), and retries
 /// transient S3 failures with exponential backoff until the timeout.
 /// </summary>
-public sealed class AcmeRestorer(S3Client s3, S3Location source, string key, string file, TimeSpan timeout, ILogger log)
+public sealed class AcmeRestorer(S3Client s3, S3Location source, string key, string file, string target, TimeSpan timeout, ILogger log)
 {
     /// <summary>Largest backup accepted; a real acme.json is kilobytes, a few MB with thousands of certificates.</summary>
     public const long MaxSize = 64L << 20;
@@ -36,29 +38,57 @@ public sealed class AcmeRestorer(S3Client s3, S3Location source, string key, str
     private static readonly TimeSpan MaxDelay = TimeSpan.FromSeconds(5);
 
     private string Where => source.Describe(key);
+    private string Shown => target == file ? file : $"{file} (a link to {target})";
 
-    /// <summary>Null if the local file is missing or empty (so to be restored), else the outcome Present, with warnings about its content and mode.</summary>
-    public static RestoreResult? CheckLocal(string file, ILogger log)
+    /// <summary>
+    /// The file acme-restore works on: <paramref name="file"/> itself, or, when it is a symbolic link (even a
+    /// dangling one), the file at the end of its links, which is what Traefik opens; restoring there keeps the link.
+    /// </summary>
+    public static string ResolveTarget(string file)
     {
         var info = new FileInfo(file);
-        if (!info.Exists || info.Length == 0) return null;
-        var mode = File.GetUnixFileMode(file);
-        log.Information("{File} is present ({Bytes} bytes): left untouched, nothing restored", file, info.Length);
+        if (info.LinkTarget is null) return file;
+        return info.ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? file;
+    }
+
+    /// <summary>
+    /// Null if the file (at the end of its links, <paramref name="target"/>) is missing or empty, so to be restored;
+    /// else the outcome Present, with warnings about its content and mode; or Failed when it cannot be checked
+    /// (a directory or FIFO in its place, unreadable): never an exception, so the command still starts.
+    /// </summary>
+    public static RestoreResult? CheckLocal(string file, string target, ILogger log)
+    {
+        var shown = target == file ? file : $"{file} (a link to {target})";
+        var errno = Libc.Stat(target, followLinks: true, out var status);
+        // Missing (also below a file, ENOTDIR: the restore then says it cannot write there) or empty: restore it.
+        if (errno is Libc.ENOENT or Libc.ENOTDIR || errno == 0 && status.IsRegular && status.Size == 0) return null;
+        if (errno != 0)
+            return Failed(Libc.Error(errno, $"cannot check {shown}"));
+        if (!status.IsRegular)
+            return Failed(new IOException($"{shown} is a {status.TypeName}, not a file: remove it so acme.json can be restored"));
+        log.Information("{File} is present ({Bytes} bytes): left untouched, nothing restored", shown, status.Size);
         byte[] content;
         try
         {
-            content = File.ReadAllBytes(file);
+            content = RegularFile.ReadAllBytes(target, followLinks: true, MaxSize);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            log.Warning("cannot read {File} to check it ({Error}); it is left untouched", file, ex.Message);
+            log.Warning("cannot read {File} to check it ({Error}); it is left untouched", shown, ex.Message);
             return new RestoreResult(Outcome.Present);
         }
         if (!IsJsonObject(content, out var reason))
-            log.Warning("{File} is not a valid acme.json ({Reason}); it is left untouched as it is not empty: delete it to restore the backup on the next start", file, reason);
+            log.Warning("{File} is not a valid acme.json ({Reason}); it is left untouched as it is not empty: delete it to restore the backup on the next start", shown, reason);
+        var mode = status.Permissions;
         if ((mode & (UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute)) != 0)
-            log.Warning("{File} has mode {Mode} and Traefik refuses an acme.json readable by others: chmod 600 it", file, Convert.ToString((int)mode, 8).PadLeft(4, '0'));
+            log.Warning("{File} has mode {Mode} and Traefik refuses an acme.json readable by others: chmod 600 it", shown, Convert.ToString((int)mode, 8).PadLeft(4, '0'));
         return new RestoreResult(Outcome.Present);
+
+        static RestoreResult Failed(Exception ex)
+        {
+            var (code, message) = ToolHost.Describe(ex);
+            return new RestoreResult(Outcome.Failed, new ToolException(code, message, ex));
+        }
     }
 
     public async Task<RestoreResult> RestoreAsync(CancellationToken stopping)
@@ -80,26 +110,27 @@ public sealed class AcmeRestorer(S3Client s3, S3Location source, string key, str
 
         if (content is null)
         {
-            log.Warning("{Source} is not a valid acme.json (larger than {Limit} MiB): not installed, {File} stays missing", Where, MaxSize >> 20, file);
+            log.Warning("{Source} is not a valid acme.json (larger than {Limit} MiB): not installed, {File} stays missing", Where, MaxSize >> 20, Shown);
             return new RestoreResult(Outcome.Invalid);
         }
         if (!IsJsonObject(content, out var reason))
         {
-            log.Warning("{Source} is not a valid acme.json ({Reason}): not installed, {File} stays missing", Where, reason, file);
+            log.Warning("{Source} is not a valid acme.json ({Reason}): not installed, {File} stays missing", Where, reason, Shown);
             return new RestoreResult(Outcome.Invalid);
         }
 
         try
         {
-            await AtomicFile.WriteAsync(file, content, AtomicFile.OwnerOnly, stopping).ConfigureAwait(false);
-            AtomicFile.SyncDirectory(Path.GetDirectoryName(Path.GetFullPath(file))!);
+            await AtomicFile.WriteAsync(target, stream => stream.WriteAsync(content, stopping).AsTask(), AtomicFile.OwnerOnly, null, null, stopping,
+                FileModes.Private.Directory).ConfigureAwait(false);
+            AtomicFile.SyncDirectory(Path.GetDirectoryName(Path.GetFullPath(target))!);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             var (code, message) = ToolHost.Describe(ex);
-            return new RestoreResult(Outcome.Failed, new ToolException(code, $"cannot write {file}: {message}", ex));
+            return new RestoreResult(Outcome.Failed, new ToolException(code, $"cannot write {Shown}: {message}", ex));
         }
-        log.Information("restored {File} from {Source} ({Bytes} bytes, mode 0600)", file, Where, content.Length);
+        log.Information("restored {File} from {Source} ({Bytes} bytes, mode 0600)", Shown, Where, content.Length);
         return new RestoreResult(Outcome.Restored);
     }
 
@@ -119,15 +150,15 @@ public sealed class AcmeRestorer(S3Client s3, S3Location source, string key, str
             catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
             {
                 throw new S3Exception(S3ErrorKind.Unreachable,
-                    $"no answer from {s3.Settings.EndpointText} within --timeout {Duration.Format(timeout)} ({attempt} attempts): check S3_ENDPOINT and that the server is up");
+                    $"no answer from {s3.Settings.EndpointText} within --timeout {GoDuration.Format(timeout)} ({attempt} attempts): check S3_ENDPOINT and that the server is up");
             }
             catch (S3Exception ex) when (ex.IsTransient)
             {
                 var elapsed = DateTime.UtcNow - started;
                 // Give up when the next attempt could not start before the deadline.
                 if (timeout - elapsed <= delay)
-                    throw new S3Exception(ex.Kind, $"{ex.Message} (gave up after {attempt} attempts in {Duration.Format(elapsed)}, --timeout {Duration.Format(timeout)})", ex);
-                log.Warning("attempt {Attempt} failed: {Error}; retrying in {Delay}", attempt, ex.Message, Duration.Format(delay));
+                    throw new S3Exception(ex.Kind, $"{ex.Message} (gave up after {attempt} attempts in {GoDuration.Format(elapsed)}, --timeout {GoDuration.Format(timeout)})", ex);
+                log.Warning("attempt {Attempt} failed: {Error}; retrying in {Delay}", attempt, ex.Message, GoDuration.Format(delay));
                 await Task.Delay(delay, stopping).ConfigureAwait(false);
                 delay = delay * 2 < MaxDelay ? delay * 2 : MaxDelay;
             }
@@ -140,8 +171,15 @@ public sealed class AcmeRestorer(S3Client s3, S3Location source, string key, str
         await s3.GetAsync(source.Bucket, key, async (stream, info, ct) =>
         {
             if (info.Size > MaxSize) return;
+            // The cap holds for answers that announce no length too (chunked): read at most one byte more than allowed.
             using var buffer = new MemoryStream(info.Size > 0 ? (int)info.Size : 4096);
-            await stream.CopyToAsync(buffer, ct).ConfigureAwait(false);
+            var chunk = new byte[64 * 1024];
+            int read;
+            while ((read = await stream.ReadAsync(chunk, ct).ConfigureAwait(false)) > 0)
+            {
+                if (buffer.Length + read > MaxSize) return;
+                buffer.Write(chunk, 0, read);
+            }
             content = buffer.ToArray();
         }, cancellationToken: cancellationToken).ConfigureAwait(false);
         return content;

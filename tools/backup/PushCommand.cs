@@ -19,6 +19,8 @@ public static class PushCommand
     /// <summary>How often a file given with --require-json is read again before giving up (Traefik may be rewriting it).</summary>
     private const int JsonAttempts = 5;
     private static readonly TimeSpan JsonRetryDelay = TimeSpan.FromSeconds(1);
+    /// <summary>Largest file --require-json reads (acme-restore refuses larger backups too).</summary>
+    private const long MaxJsonBytes = 64L << 20;
 
     private static readonly Argument<string> Source = new("SRC") { Description = "File or directory to back up" };
     private static readonly Argument<string> Target = new("TARGET")
@@ -41,7 +43,7 @@ public static class PushCommand
         HelpName = "DIR",
     };
     private static readonly Option<string[]> Exclude = new("--exclude") { Description = "Skip local paths matching GLOB (repeatable; same rules as content-pull)", HelpName = "GLOB" };
-    private static readonly Option<bool> Force = new("--force") { Description = "With --delete, mirror even an empty SRC (deleting every remote object under the prefix)" };
+    private static readonly Option<bool> Force = new("--force") { Description = "With --delete, mirror even an empty SRC (deleting every remote object under the prefix); with --snapshot, write a snapshot of an empty SRC" };
     private static readonly Option<int> Parallel = BackupCommand.ParallelOption(DefaultParallel);
 
     public static Command Create()
@@ -56,7 +58,7 @@ public static class PushCommand
         return command;
     }
 
-    private sealed record Outcome(long Files, long Bytes, long Unchanged, long Deleted, long Failed, long Skipped);
+    private sealed record Outcome(long Files, long Bytes, long Unchanged, long Deleted, long Failed, long Skipped, string? Snapshot = null);
 
     private static async Task<int> RunAsync(ToolContext context)
     {
@@ -69,7 +71,9 @@ public static class PushCommand
         var success = false;
         try
         {
-            var source = Path.GetFullPath(parse.GetValue(Source)!);
+            var sourceText = parse.GetValue(Source)!;
+            if (string.IsNullOrWhiteSpace(sourceText)) throw new UsageException("SRC is empty: give the file or directory to back up");
+            var source = Path.GetFullPath(sourceText);
             var target = S3Location.Parse(parse.GetValue(Target)!, "TARGET");
             var parallel = BackupCommand.CheckParallel(parse.GetValue(Parallel));
             var snapshot = parse.GetValue(Snapshot);
@@ -113,7 +117,7 @@ public static class PushCommand
             }
 
             if (snapshot && outcome.Failed == 0 && outcome.Skipped == 0 && keepLast is { } keep)
-                await PruneAsync(context, client, target, keep).ConfigureAwait(false);
+                await PruneAsync(context, client, target, keep, outcome.Snapshot).ConfigureAwait(false);
 
             success = outcome.Failed == 0 && outcome.Skipped == 0;
             context.Log.Information("backup {Name} to {Target}: {Files} uploaded ({Bytes}), {Unchanged} unchanged, {Deleted} deleted, {Failed} failed, {Skipped} skipped in {Seconds} s",
@@ -139,18 +143,12 @@ public static class PushCommand
         var content = requireJson
             ? await ReadValidJsonAsync(source, context.Log, context.Stopping).ConfigureAwait(false)
             : null;
-        long size;
-        string localETag;
-        if (content is not null)
-        {
-            size = content.Length;
-            localETag = await ObjectChecksum.ComputeETagAsync(new MemoryStream(content), size, context.Stopping).ConfigureAwait(false);
-        }
-        else
-        {
-            size = new FileInfo(source).Length;
-            localETag = await ObjectChecksum.ComputeETagAsync(source, context.Stopping).ConfigureAwait(false);
-        }
+        // The SRC named on the command line may be a link (followed); it must end at a regular file, never a FIFO.
+        await using var file = content is null ? RegularFile.OpenRead(source, followLinks: true) : null;
+        Stream data = content is not null ? new MemoryStream(content) : file!;
+        var size = data.Length;
+        var localETag = await ObjectChecksum.ComputeETagAsync(data, size, context.Stopping).ConfigureAwait(false);
+        data.Position = 0;
 
         if (snapshotName is null)
         {
@@ -166,11 +164,11 @@ public static class PushCommand
             }
         }
 
-        await using (var stream = content is not null ? new MemoryStream(content) : (Stream)new FileStream(source, FileMode.Open, FileAccess.Read, FileShare.ReadWrite))
-            await client.PutAsync(target.Bucket, key, stream, size, cancellationToken: context.Stopping).ConfigureAwait(false);
+        if (snapshotName is not null) await WarnAboutFutureNamesAsync(context, client, target, snapshotName).ConfigureAwait(false);
+        await client.PutAsync(target.Bucket, key, data, size, cancellationToken: context.Stopping).ConfigureAwait(false);
         context.Log.Debug("uploaded {Key} ({Bytes} bytes)", key, size);
         if (snapshotName is not null) await MarkCompleteAsync(client, target, snapshotName, 1, size, context.Stopping).ConfigureAwait(false);
-        return new Outcome(1, size, 0, 0, 0, 0);
+        return new Outcome(1, size, 0, 0, 0, 0, snapshotName);
     }
 
     /// <summary>Uploads a directory tree: everything into a new snapshot, or only what changed into the mirror prefix.</summary>
@@ -181,7 +179,7 @@ public static class PushCommand
         var prefix = snapshotName is null ? target.Prefix : $"{target.Prefix}{snapshotName}/";
         var delete = !snapshot && parse.GetValue(Delete);
         var exclude = new GlobFilter(parse.GetValue(Exclude) ?? []);
-        var local = LocalTree.Scan(source);
+        var local = LocalTree.Scan(source, exclude);
 
         var remote = new List<S3Object>();
         if (snapshotName is null)
@@ -189,10 +187,17 @@ public static class PushCommand
         if (delete && local.Files.Count == 0 && remote.Count > 0 && !parse.GetValue(Force))
             throw new ToolException(ExitCodes.Refused,
                 $"SRC '{source}' has no files but {target} holds {remote.Count} object(s): refusing to delete the backup (wrong SRC?); nothing was changed. Use --force if that is really wanted.");
+        if (snapshotName is not null && local.Files.Count == 0 && !parse.GetValue(Force))
+            throw new ToolException(ExitCodes.Refused,
+                $"SRC '{source}' has no files: refusing to write an empty snapshot, which would count as the newest backup (and with --keep-last push real ones out); nothing was uploaded. Use --force if an empty backup is really wanted.");
+        if (snapshotName is not null) await WarnAboutFutureNamesAsync(context, client, target, snapshotName).ConfigureAwait(false);
 
-        var stateDirectory = parse.GetValue(StateDirectory) ?? context.Environment("BACKUP_STATE_DIR") ?? DefaultStateDirectory;
+        var stateDirectory = parse.GetValue(StateDirectory) is { Length: > 0 } given ? given
+            : context.Environment("BACKUP_STATE_DIR") is { Length: > 0 } fromEnvironment ? fromEnvironment
+            : DefaultStateDirectory;
         using var state = stateful
-            ? SyncState.Open(stateDirectory, BackupCommand.Tool, client.Settings.Endpoint.ToString(), target.Bucket, prefix, source, readOnly: false, context.Log)
+            ? SyncState.Open(LocalPaths.Resolve(stateDirectory), BackupCommand.Tool, client.Settings.Endpoint.ToString(), target.Bucket, prefix,
+                LocalPaths.Resolve(source), readOnly: false, lockLocal: false, context.Log)
             : null;
         var manifest = state?.Manifest ?? new Manifest();
         var plan = UploadPlanner.Plan(local, remote, manifest, prefix, delete, exclude);
@@ -211,7 +216,7 @@ public static class PushCommand
         var stats = run.Stats;
         if (snapshotName is not null && stats.Failed == 0 && plan.Skipped.Count == 0)
             await MarkCompleteAsync(client, target, snapshotName, stats.Uploaded, stats.UploadedBytes, context.Stopping).ConfigureAwait(false);
-        return new Outcome(stats.Uploaded, stats.UploadedBytes, stats.Unchanged, stats.Deleted, stats.Failed, plan.Skipped.Count);
+        return new Outcome(stats.Uploaded, stats.UploadedBytes, stats.Unchanged, stats.Deleted, stats.Failed, plan.Skipped.Count, snapshotName);
     }
 
     private static async Task MarkCompleteAsync(S3Client client, S3Location target, string snapshotName, long files, long bytes, CancellationToken cancellationToken)
@@ -221,23 +226,31 @@ public static class PushCommand
             contentType: "application/json", cancellationToken: cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Keeps the newest <paramref name="keep"/> complete snapshots; deletes older ones and incomplete leftovers older than the newest complete one.</summary>
-    private static async Task PruneAsync(ToolContext context, S3Client client, S3Location target, int keep)
+    /// <summary>
+    /// Keeps the newest <paramref name="keep"/> complete snapshots by the server's clock, and always the one just
+    /// written; deletes older ones and incomplete leftovers older than the newest complete one.
+    /// </summary>
+    private static async Task PruneAsync(ToolContext context, S3Client client, S3Location target, int keep, string? justWritten)
     {
         var listing = new List<S3Object>();
         await foreach (var item in client.ListAsync(target.Bucket, target.Prefix, context.Stopping).ConfigureAwait(false)) listing.Add(item);
-        var snapshots = Snapshots.Find(listing, target.Prefix);
-        var complete = snapshots.Where(s => s.Complete).Select(s => s.Name).ToList();
-        if (complete.Count == 0) return;
-        var newestComplete = complete[^1];
-        var doomed = complete.Take(Math.Max(0, complete.Count - keep))
-            .Concat(snapshots.Where(s => !s.Complete && string.CompareOrdinal(s.Name, newestComplete) < 0).Select(s => s.Name))
-            .ToHashSet(StringComparer.Ordinal);
+        var doomed = Snapshots.ToPrune(Snapshots.Find(listing, target.Prefix), keep, justWritten).ToHashSet(StringComparer.Ordinal);
         if (doomed.Count == 0) return;
         var keys = listing.Where(o => doomed.Any(d => o.Key.StartsWith($"{target.Prefix}{d}/", StringComparison.Ordinal))).Select(o => o.Key).ToList();
         var failures = await client.DeleteManyAsync(target.Bucket, keys, context.Stopping).ConfigureAwait(false);
         if (failures.Count > 0) throw new S3Exception(S3ErrorKind.ServerError, $"pruning old snapshots failed for {failures.Count} object(s), e.g. {failures[0].Key}: {failures[0].Error}");
         foreach (var name in doomed.Order(StringComparer.Ordinal)) context.Log.Information("pruned snapshot {Snapshot}", $"{target.Prefix}{name}/");
+    }
+
+    /// <summary>Warns when existing snapshots are named later than this host's clock says now (a host whose clock was ahead pushed them).</summary>
+    private static async Task WarnAboutFutureNamesAsync(ToolContext context, S3Client client, S3Location target, string newName)
+    {
+        var listing = new List<S3Object>();
+        await foreach (var item in client.ListAsync(target.Bucket, target.Prefix, context.Stopping).ConfigureAwait(false)) listing.Add(item);
+        var later = Snapshots.Find(listing, target.Prefix).Where(s => string.CompareOrdinal(s.Name, newName) > 0).Select(s => s.Name).ToList();
+        if (later.Count > 0)
+            context.Log.Warning("{Count} snapshot(s) under {Target} are named after this host's time {Now}, e.g. {Name}: a host with its clock ahead pushed them. Snapshots are ordered by the server's time, so they are not taken for the newest; check the clocks (NTP)",
+                later.Count, target.ToString(), newName, later[^1]);
     }
 
     /// <summary>Reads a file that must be one JSON object, retrying while it is empty or does not parse (it may be half-written).</summary>
@@ -246,7 +259,7 @@ public static class PushCommand
         string problem = "";
         for (var attempt = 1; attempt <= JsonAttempts; attempt++)
         {
-            var content = await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false);
+            var content = await RegularFile.ReadAllBytesAsync(path, followLinks: true, MaxJsonBytes, cancellationToken).ConfigureAwait(false);
             problem = JsonObjectCheck.Problem(content) ?? "";
             if (problem.Length == 0) return content;
             if (attempt < JsonAttempts)

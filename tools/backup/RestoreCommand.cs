@@ -39,7 +39,9 @@ public static class RestoreCommand
         var clock = Stopwatch.StartNew();
         var parse = context.Parse;
         var source = S3Location.Parse(parse.GetValue(Source)!, "SOURCE");
-        var destination = Path.TrimEndingDirectorySeparator(Path.GetFullPath(parse.GetValue(Destination)!));
+        var destinationText = parse.GetValue(Destination)!;
+        if (string.IsNullOrWhiteSpace(destinationText)) throw new UsageException("DEST is empty: give the directory (or file) to restore into");
+        var destination = LocalPaths.Resolve(destinationText);
         if (destination == "/") throw new UsageException("DEST '/' is not allowed: give the directory to restore into");
         var modes = parse.GetValue(Chmod) is { } chmod ? FileModes.ParseChmod(chmod) : FileModes.Private;
         var parallel = BackupCommand.CheckParallel(parse.GetValue(Parallel));
@@ -62,6 +64,9 @@ public static class RestoreCommand
         if (File.Exists(destination)) throw new UsageException($"DEST '{destination}' is a file; a tree is restored into a directory");
 
         context.Log.Information("restoring {What} into {Destination}", what, destination);
+        Directories.Create(destination, modes.Directory);
+        using var destinationLock = FileLock.TryAcquireDirectory(destination)
+            ?? throw new ToolException(ExitCodes.Refused, $"another run is already writing {destination} (it holds the lock on that directory): nothing was restored");
         var plan = MirrorPlanner.Plan(objects, LocalTree.Scan(destination), new Manifest(), new MirrorOptions(prefix, Delete: false, new GlobFilter([])));
         foreach (var skipped in plan.Skipped) context.Log.Warning("skipping {Key}: {Problem}", skipped.Key, skipped.Problem);
         var run = new MirrorRun(client, source.Bucket, destination, new Manifest(), modes, parallel, context.Log);
@@ -77,7 +82,7 @@ public static class RestoreCommand
     private static (string Prefix, string What) ChooseTree(List<S3Object> listing, S3Location source, string? requested)
     {
         var snapshots = Snapshots.Find(listing, source.Prefix);
-        var complete = snapshots.Where(s => s.Complete).Select(s => s.Name).ToList();
+        var complete = snapshots.Where(s => s.Complete).Select(s => s.Name).ToList(); // oldest first by the server's time
         string name;
         if (requested is null || requested == "latest")
         {

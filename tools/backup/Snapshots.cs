@@ -4,10 +4,14 @@ using InfraTools.S3;
 
 namespace InfraTools.Backup;
 
+/// <summary>One snapshot under a prefix; <see cref="Time"/> is the server's time of its completion (or of its newest object).</summary>
+public sealed record SnapshotInfo(string Name, bool Complete, DateTimeOffset Time);
+
 /// <summary>
 /// Snapshot backups: each push with --snapshot goes to PREFIX/yyyyMMddTHHmmssZ/, and only when every file of
 /// it is uploaded does it get the marker object PREFIX/NAME/.backup-complete. Restores and pruning only count
-/// complete snapshots, so an interrupted push is never mistaken for a backup.
+/// complete snapshots, so an interrupted push is never mistaken for a backup. Snapshots are ordered by the server's
+/// clock (when their marker was written), never by their names, which come from the pushing host's clock.
 /// </summary>
 public static partial class Snapshots
 {
@@ -17,19 +21,41 @@ public static partial class Snapshots
 
     public static bool IsName(string text) => NamePattern().IsMatch(text);
 
-    /// <summary>Snapshot names found under <paramref name="prefix"/>, oldest first, and whether each is complete.</summary>
-    public static List<(string Name, bool Complete)> Find(IEnumerable<S3Object> listing, string prefix)
+    /// <summary>
+    /// The snapshots under <paramref name="prefix"/>: name, whether complete, and when, by the server's clock: the
+    /// complete marker's Last-Modified (for an incomplete one, its newest object's). Oldest first by that time, so a
+    /// snapshot named from a host whose clock was ahead is not taken for the newest forever.
+    /// </summary>
+    public static List<SnapshotInfo> Find(IEnumerable<S3Object> listing, string prefix)
     {
-        var found = new SortedDictionary<string, bool>(StringComparer.Ordinal);
+        var found = new Dictionary<string, SnapshotInfo>(StringComparer.Ordinal);
         foreach (var item in listing)
         {
             var rest = item.Key[prefix.Length..];
             var slash = rest.IndexOf('/');
             if (slash < 0 || !IsName(rest[..slash])) continue;
             var name = rest[..slash];
-            found[name] = (found.TryGetValue(name, out var complete) && complete) || rest[(slash + 1)..] == CompleteMarker;
+            var isMarker = rest[(slash + 1)..] == CompleteMarker;
+            var current = found.TryGetValue(name, out var known) ? known : new SnapshotInfo(name, false, DateTimeOffset.MinValue);
+            found[name] = isMarker
+                ? current with { Complete = true, Time = item.LastModified }
+                : current.Complete || current.Time >= item.LastModified ? current : current with { Time = item.LastModified };
         }
-        return found.Select(f => (f.Key, f.Value)).ToList();
+        return found.Values.OrderBy(s => s.Time).ThenBy(s => s.Name, StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>The snapshots to delete to keep the newest <paramref name="keep"/> complete ones (by server time), never <paramref name="justWritten"/>,
+    /// plus incomplete leftovers older than the newest complete one.</summary>
+    public static List<string> ToPrune(IReadOnlyList<SnapshotInfo> snapshots, int keep, string? justWritten)
+    {
+        var complete = snapshots.Where(s => s.Complete).ToList();
+        if (complete.Count == 0) return [];
+        var kept = complete.OrderByDescending(s => s.Time).ThenByDescending(s => s.Name, StringComparer.Ordinal).Take(keep).Select(s => s.Name)
+            .Append(justWritten).ToHashSet(StringComparer.Ordinal);
+        var newest = complete.Max(s => s.Time);
+        return complete.Where(s => !kept.Contains(s.Name)).Select(s => s.Name)
+            .Concat(snapshots.Where(s => !s.Complete && s.Time < newest && s.Name != justWritten).Select(s => s.Name))
+            .Order(StringComparer.Ordinal).ToList();
     }
 
     [GeneratedRegex(@"^\d{8}T\d{6}Z$")]

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using InfraTools.Cli;
 using InfraTools.Files;
+using InfraTools.Logging;
 using InfraTools.S3;
 using InfraTools.Sync;
 using Serilog;
@@ -58,17 +59,21 @@ public static class ContentPullCommand
             var destination = ParseDestination(parse.GetValue(Destination)!);
             var parallel = parse.GetValue(Parallel);
             if (parallel is < 1 or > 256) throw new UsageException($"--parallel {parallel} is out of range: use 1 to 256");
+            if (parse.GetValue(MaxDelete) is < 0) throw new UsageException($"--max-delete {parse.GetValue(MaxDelete)} is negative: give 0 or more (0 refuses any delete)");
             var modes = ParseModes(parse.GetValue(Umask), parse.GetValue(Chmod));
             var exclude = new GlobFilter(parse.GetValue(Exclude) ?? []);
             var delete = parse.GetValue(Delete);
             var settings = context.ReadS3Settings();
             var stateDirectory = ResolveStateDirectory(parse.GetValue(StateDirectory) ?? context.Environment("CONTENT_PULL_STATE_DIR"), destination);
 
-            using var state = SyncState.Open(stateDirectory, Tool, settings.Endpoint.ToString(), source.Bucket, source.Prefix, destination, dryRun, context.Log);
+            // DEST exists from here on (0755 and its parents too, whatever the umask), so that it can be locked.
+            if (!dryRun) Directories.Create(destination, modes.Directory);
+            using var state = SyncState.Open(stateDirectory, Tool, settings.Endpoint.ToString(), source.Bucket, source.Prefix, destination, dryRun,
+                lockLocal: true, context.Log);
             using var client = new S3Client(settings, parallel);
 
             // The local scan runs while the listing waits for the server: on a no-change run the two are all the work.
-            var scan = Task.Run(() => LocalTree.Scan(destination));
+            var scan = Task.Run(() => LocalTree.Scan(destination, exclude, state.Persistent ? state.TempNames.IsOurs : null));
             var listing = new List<S3Object>();
             await foreach (var item in client.ListAsync(source.Bucket, source.Prefix, context.Stopping).ConfigureAwait(false)) listing.Add(item);
             var local = await scan.ConfigureAwait(false);
@@ -79,10 +84,10 @@ public static class ContentPullCommand
             if (dryRun)
             {
                 PrintPlan(plan);
-                return plan.Skipped.Count == 0 ? ExitCodes.Ok : ExitCodes.PartialFailure;
+                return plan.Skipped.Count == 0 && plan.Unreadable.Count == 0 ? ExitCodes.Ok : ExitCodes.PartialFailure;
             }
 
-            var run = new MirrorRun(client, source.Bucket, destination, state.Manifest, modes, parallel, context.Log);
+            var run = new MirrorRun(client, source.Bucket, destination, state.Manifest, modes, parallel, context.Log, state.TempNames);
             stats = run.Stats;
             try
             {
@@ -131,19 +136,22 @@ public static class ContentPullCommand
                 $"{plan.DeleteFiles.Count} file(s) would be deleted, more than --max-delete {limit}: nothing was changed. Check the source, or raise --max-delete.");
     }
 
+    /// <summary>DEST with every symbolic link resolved, so that one directory is one DEST however it is spelled.</summary>
     private static string ParseDestination(string text)
     {
-        var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(text));
-        if (full == "/" || full.Length == 0) throw new UsageException("DEST '/' is not allowed: give the web root directory, e.g. /var/www/htdocs");
+        if (string.IsNullOrWhiteSpace(text)) throw new UsageException("DEST is empty: give the web root directory, e.g. /var/www/htdocs");
+        var full = LocalPaths.Resolve(text);
+        if (full == "/") throw new UsageException("DEST '/' is not allowed: give the web root directory, e.g. /var/www/htdocs");
         if (File.Exists(full)) throw new UsageException($"DEST '{text}' is a file, not a directory");
         return full;
     }
 
+    /// <summary>The state directory, resolved like DEST: never DEST itself or inside it, whatever links lead there.</summary>
     private static string ResolveStateDirectory(string? given, string destination)
     {
-        var directory = Path.TrimEndingDirectorySeparator(Path.GetFullPath(string.IsNullOrEmpty(given) ? DefaultStateDirectory : given));
-        if (directory == destination || directory.StartsWith(destination + "/", StringComparison.Ordinal))
-            throw new UsageException($"--state-dir '{directory}' is inside DEST '{destination}': put it outside the mirrored directory");
+        var directory = LocalPaths.Resolve(string.IsNullOrEmpty(given) ? DefaultStateDirectory : given);
+        if (LocalPaths.IsSameOrInside(directory, destination))
+            throw new UsageException($"--state-dir '{given ?? DefaultStateDirectory}' is inside DEST '{destination}'{(directory == given ? "" : $" (it resolves to {directory})")}: put it outside the mirrored directory");
         return directory;
     }
 
@@ -156,14 +164,17 @@ public static class ContentPullCommand
 
     private static void PrintPlan(MirrorPlan plan)
     {
+        // Keys are printed escaped: one with a newline cannot forge a line of the plan.
         foreach (var download in plan.Downloads)
-            Console.WriteLine($"download {download.File.Key} ({download.Reason switch { DownloadReason.New => "new", DownloadReason.Changed => "changed", DownloadReason.AfterDeletes => "replaces a local entry of another type", _ => "differs" }})");
-        foreach (var verify in plan.Verify) Console.WriteLine($"check {verify.Key} (same size, compared by checksum)");
-        foreach (var path in plan.DeleteFiles) Console.WriteLine($"delete {path}");
-        foreach (var path in plan.DeleteDirectories) Console.WriteLine($"delete directory {path} (if empty)");
-        foreach (var leftover in plan.LeftoverTemporaryFiles) Console.WriteLine($"remove leftover temporary file {leftover}");
-        foreach (var skipped in plan.Skipped) Console.WriteLine($"skip {skipped.Key}: {skipped.Problem}");
-        Console.WriteLine($"dry run: {plan.Downloads.Count} to download, {plan.Verify.Count} to check, {plan.Unchanged.Count} unchanged, {plan.DeleteFiles.Count} to delete, {plan.Skipped.Count} skipped; nothing was changed");
+            Console.WriteLine($"download {LogText.Escape(download.File.Key)} ({download.Reason switch { DownloadReason.New => "new", DownloadReason.Changed => "changed", DownloadReason.AfterDeletes => "replaces a local entry of another type", _ => "differs" }})");
+        foreach (var verify in plan.Verify) Console.WriteLine($"check {LogText.Escape(verify.Key)} (same size, compared by checksum)");
+        foreach (var path in plan.DeleteFiles) Console.WriteLine($"delete {LogText.Escape(path)}");
+        foreach (var entry in plan.DeleteUndecodable) Console.WriteLine($"delete {entry.Display} (name not UTF-8)");
+        foreach (var path in plan.DeleteDirectories) Console.WriteLine($"delete directory {LogText.Escape(path)} (if empty)");
+        foreach (var leftover in plan.LeftoverTemporaryFiles) Console.WriteLine($"remove leftover temporary file {LogText.Escape(leftover)}");
+        foreach (var (path, reason) in plan.Unreadable) Console.WriteLine($"cannot read directory {LogText.Escape(path)}: {reason}");
+        foreach (var skipped in plan.Skipped) Console.WriteLine($"skip {LogText.Escape(skipped.Key)}: {skipped.Problem}");
+        Console.WriteLine($"dry run: {plan.Downloads.Count} to download, {plan.Verify.Count} to check, {plan.Unchanged.Count} unchanged, {plan.DeleteFiles.Count + plan.DeleteUndecodable.Count} to delete, {plan.Skipped.Count} skipped; nothing was changed");
     }
 
     internal static string FormatBytes(long bytes) => bytes switch

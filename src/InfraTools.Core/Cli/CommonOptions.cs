@@ -39,6 +39,13 @@ public static class CommonOptions
         Recursive = true,
     };
 
+    public static readonly Option<string?> IoTimeout = new("--io-timeout")
+    {
+        Description = "Fail a request when the S3 connection sends or receives nothing for this long, e.g. 30s (env S3_IO_TIMEOUT; default 60s)",
+        HelpName = "DURATION",
+        Recursive = true,
+    };
+
     /// <summary>Adds the logging flags, and with <paramref name="s3"/> the S3 connection flags, and with <paramref name="metrics"/> --metrics-file.</summary>
     public static void AddTo(Command command, bool s3, bool metrics)
     {
@@ -51,6 +58,7 @@ public static class CommonOptions
             command.Options.Add(Endpoint);
             command.Options.Add(Region);
             command.Options.Add(Addressing);
+            command.Options.Add(IoTimeout);
         }
     }
 
@@ -58,7 +66,7 @@ public static class CommonOptions
         new(parse.GetValue(Json), parse.GetValue(Debug), parse.GetValue(Quiet));
 
     public static S3SettingsOverrides S3Overrides(ParseResult parse) =>
-        new(parse.GetValue(Endpoint), parse.GetValue(Region), parse.GetValue(Addressing));
+        new(parse.GetValue(Endpoint), parse.GetValue(Region), parse.GetValue(Addressing), parse.GetValue(IoTimeout));
 
     /// <summary>--metrics-file, else METRICS_FILE, else null (no metrics written).</summary>
     public static string? MetricsPath(ParseResult parse, Func<string, string?> environment)

@@ -1,31 +1,45 @@
-using System.Runtime.InteropServices;
-using Microsoft.Win32.SafeHandles;
+using InfraTools.Interop;
 
 namespace InfraTools.Files;
 
 /// <summary>
-/// An exclusive advisory lock (flock) on a lock file, held until disposed. The tools turn off .NET's
-/// implicit locking of every opened file (System.IO.DisableFileLocking: two syscalls per file saved), so
-/// the locks that matter are taken here explicitly.
+/// An exclusive advisory lock (flock) on a lock file or on a directory itself, held until disposed. The tools
+/// turn off .NET's implicit locking of every opened file (System.IO.DisableFileLocking: two syscalls per file
+/// saved), so the locks that matter are taken here explicitly. Locking a directory (its inode, reached through
+/// any path) is what keeps two runs from writing one destination however it is spelled.
 /// </summary>
 public sealed class FileLock : IDisposable
 {
-    private const int LockExclusive = 2, LockNonBlocking = 4;
-    private readonly FileStream _file;
+    private int _fd;
 
-    private FileLock(FileStream file) => _file = file;
+    private FileLock(int fd) => _fd = fd;
 
-    /// <summary>Takes the lock, or returns null at once if another process holds it.</summary>
+    /// <summary>Takes the lock on a lock file (created if missing), or returns null at once if another process holds it.</summary>
     public static FileLock? TryAcquire(string path)
     {
-        var file = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite);
-        if (Flock(file.SafeFileHandle, LockExclusive | LockNonBlocking) == 0) return new FileLock(file);
-        file.Dispose();
+        var fd = Libc.Open(path, Libc.O_RDWR | Libc.O_CREAT | Libc.O_NOFOLLOW, 0x1A4);
+        if (fd < 0) throw Libc.Error(Libc.LastError, $"cannot open the lock file '{path}'");
+        return Lock(fd);
+    }
+
+    /// <summary>Takes the lock on an existing directory, or returns null at once if another process holds it.</summary>
+    public static FileLock? TryAcquireDirectory(string path)
+    {
+        var fd = Libc.Open(path, Libc.O_RDONLY | Libc.O_DIRECTORY);
+        if (fd < 0) throw Libc.Error(Libc.LastError, $"cannot open the directory '{path}' to lock it");
+        return Lock(fd);
+    }
+
+    private static FileLock? Lock(int fd)
+    {
+        if (Libc.Flock(fd, Libc.LOCK_EX | Libc.LOCK_NB) == 0) return new FileLock(fd);
+        Libc.Close(fd);
         return null;
     }
 
-    public void Dispose() => _file.Dispose();
-
-    [DllImport("libc", EntryPoint = "flock", SetLastError = true)]
-    private static extern int Flock(SafeFileHandle fd, int operation);
+    public void Dispose()
+    {
+        var fd = Interlocked.Exchange(ref _fd, -1);
+        if (fd >= 0) Libc.Close(fd);
+    }
 }

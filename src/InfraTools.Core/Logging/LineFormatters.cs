@@ -17,7 +17,7 @@ public sealed class TextLineFormatter : ITextFormatter
         output.Write(' ');
         output.Write(LevelCode(logEvent.Level));
         output.Write(' ');
-        output.Write(LogText.Render(logEvent));
+        output.Write(LogText.Render(logEvent, escapeControl: true));
         output.Write('\n');
         if (logEvent.Exception is not null && logEvent.Properties.ContainsKey(LogText.DebugDetails))
         {
@@ -82,8 +82,12 @@ public static class LogText
     /// <summary>A property that asks the formatters to print the exception's stack trace (set under --debug).</summary>
     public const string DebugDetails = "DebugDetails";
 
-    /// <summary>The message with its properties filled in, strings unquoted.</summary>
-    public static string Render(LogEvent logEvent)
+    /// <summary>
+    /// The message with its properties filled in, strings unquoted. With <paramref name="escapeControl"/> (text
+    /// logs) control characters in the values are escaped (<see cref="Escape"/>), so a key or file name with a
+    /// newline cannot forge a log line.
+    /// </summary>
+    public static string Render(LogEvent logEvent, bool escapeControl = false)
     {
         var sb = new StringBuilder();
         foreach (var token in logEvent.MessageTemplate.Tokens)
@@ -91,12 +95,38 @@ public static class LogText
             if (token is TextToken text) sb.Append(text.Text);
             else if (token is PropertyToken property)
             {
-                if (logEvent.Properties.TryGetValue(property.PropertyName, out var value)) sb.Append(Plain(value));
+                if (logEvent.Properties.TryGetValue(property.PropertyName, out var value))
+                {
+                    var plain = Plain(value);
+                    sb.Append(escapeControl ? Escape(plain) : plain);
+                }
                 else sb.Append(property.ToString());
             }
         }
         return sb.ToString();
     }
+
+    /// <summary>Control characters (and the Unicode line separators) as \n, \r, \t or \xNN / \uNNNN; everything else as it is.</summary>
+    public static string Escape(string text)
+    {
+        var i = 0;
+        while (i < text.Length && !NeedsEscape(text[i])) i++;
+        if (i == text.Length) return text;
+        var sb = new StringBuilder(text.Length + 8).Append(text, 0, i);
+        for (; i < text.Length; i++)
+        {
+            var c = text[i];
+            if (!NeedsEscape(c)) sb.Append(c);
+            else if (c == '\n') sb.Append("\\n");
+            else if (c == '\r') sb.Append("\\r");
+            else if (c == '\t') sb.Append("\\t");
+            else if (c < 0x100) sb.Append("\\x").Append(((int)c).ToString("x2", CultureInfo.InvariantCulture));
+            else sb.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
+        }
+        return sb.ToString();
+    }
+
+    private static bool NeedsEscape(char c) => char.IsControl(c) || c is '\u2028' or '\u2029';
 
     public static string Plain(LogEventPropertyValue value) => value switch
     {

@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using InfraTools.Files;
 using Minio.Helper;
 
 namespace InfraTools.S3;
@@ -35,9 +36,10 @@ public static class ObjectChecksum
         return hasher.Finish();
     }
 
+    /// <summary>The expected ETag of a local regular file (never a FIFO or a link: <see cref="RegularFile"/>).</summary>
     public static async Task<string> ComputeETagAsync(string path, CancellationToken cancellationToken)
     {
-        await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.SequentialScan);
+        await using var file = RegularFile.OpenRead(path);
         return await ComputeETagAsync(file, file.Length, cancellationToken).ConfigureAwait(false);
     }
 }

@@ -3,7 +3,6 @@ using System.Net;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Security.Authentication;
-using System.Xml;
 using Minio;
 using Minio.DataModel.Args;
 using Minio.Exceptions;
@@ -13,7 +12,8 @@ namespace InfraTools.S3;
 /// <summary>One object in a listing.</summary>
 public sealed record S3Object(string Key, long Size, string ETag, DateTimeOffset LastModified);
 
-/// <summary>What a stat or get tells about an object. Metadata keys are the x-amz-meta-* names without the prefix.</summary>
+/// <summary>What a stat or get tells about an object. Metadata keys are the x-amz-meta-* names without the prefix.
+/// Size is -1 when a get's answer announced no length (a chunked body).</summary>
 public sealed record S3ObjectInfo(string Key, long Size, string ETag, DateTimeOffset LastModified, string? ContentType,
     IReadOnlyDictionary<string, string> Metadata);
 
@@ -26,8 +26,6 @@ public sealed record S3ObjectInfo(string Key, long Size, string ETag, DateTimeOf
 /// </summary>
 public sealed class S3Client : IDisposable
 {
-    /// <summary>Longest an unanswered request may wait for response headers before it counts as unreachable.</summary>
-    public static readonly TimeSpan ResponseTimeout = TimeSpan.FromSeconds(120);
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(10);
 
     private readonly IMinioClient _minio;
@@ -51,7 +49,7 @@ public sealed class S3Client : IDisposable
             AutomaticDecompression = DecompressionMethods.None,
             UseCookies = false,
             AllowAutoRedirect = false,
-            ConnectCallback = QuickAckConnection.ConnectAsync,
+            ConnectCallback = (context, ct) => QuickAckConnection.ConnectAsync(context.DnsEndPoint, settings.IoTimeout, ct),
         };
         _handler = new S3HttpHandler(settings, sockets);
         _http = new HttpClient(_handler) { Timeout = Timeout.InfiniteTimeSpan };
@@ -60,7 +58,6 @@ public sealed class S3Client : IDisposable
             .WithSSL(settings.Secure)
             .WithRegion(settings.Region)
             .WithCredentials(settings.AccessKey.Reveal(), settings.SecretKey.Reveal())
-            .WithTimeout((int)ResponseTimeout.TotalMilliseconds)
             .WithHttpClient(_http, disposeHttpClient: false);
         if (settings.SessionToken is { } token) builder = builder.WithSessionToken(token.Reveal());
         _minio = builder.Build();
@@ -143,9 +140,8 @@ public sealed class S3Client : IDisposable
             var url = await _minio.PresignedGetObjectAsync(new PresignedGetObjectArgs().WithBucket(bucket).WithObject(key).WithExpiry(3600)).ConfigureAwait(false);
             using var request = new HttpRequestMessage(HttpMethod.Get, url);
             if (range is { } r) request.Headers.Range = new System.Net.Http.Headers.RangeHeaderValue(r.From, r.To);
-            using var headersTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            headersTimeout.CancelAfter(ResponseTimeout);
-            response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, headersTimeout.Token).ConfigureAwait(false);
+            // No answer at all within the I/O timeout ends the request (QuickAckConnection): S3_IO_TIMEOUT.
+            response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (IsTranslatable(ex, cancellationToken))
         {
@@ -153,8 +149,7 @@ public sealed class S3Client : IDisposable
         }
         using (response)
         {
-            if (!response.IsSuccessStatusCode)
-                throw await ErrorFromResponseAsync(response, bucket, key, cancellationToken).ConfigureAwait(false);
+            // Error answers were turned into S3Exceptions by S3HttpHandler.
             var info = InfoFromHeaders(key, response);
             Stream body;
             try
@@ -163,7 +158,7 @@ public sealed class S3Client : IDisposable
             }
             catch (Exception ex) when (IsTranslatable(ex, cancellationToken))
             {
-                throw Translate(ex, bucket, key, "get");
+                throw BodyFailed(ex, bucket, key);
             }
             await using (body.ConfigureAwait(false))
             {
@@ -171,9 +166,9 @@ public sealed class S3Client : IDisposable
                 {
                     await consume(new TranslatingReadStream(body, this, bucket, key), info, cancellationToken).ConfigureAwait(false);
                 }
-                catch (IOException ex) when (ex.InnerException is HttpRequestException or SocketException)
+                catch (IOException ex) when (ex.InnerException is HttpRequestException or SocketException or TimeoutException)
                 {
-                    throw Translate(ex, bucket, key, "get");
+                    throw BodyFailed(ex, bucket, key);
                 }
             }
             return info;
@@ -258,7 +253,7 @@ public sealed class S3Client : IDisposable
         var content = response.Content.Headers;
         var size = response.StatusCode == HttpStatusCode.PartialContent && content.ContentRange?.Length is { } total
             ? total
-            : content.ContentLength ?? 0;
+            : content.ContentLength ?? -1;
         var metadata = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         foreach (var header in response.Headers)
             if (header.Key.StartsWith("x-amz-meta-", StringComparison.OrdinalIgnoreCase))
@@ -275,94 +270,13 @@ public sealed class S3Client : IDisposable
     private static bool IsTranslatable(Exception ex, CancellationToken cancellationToken) =>
         ex is not S3Exception && !(ex is OperationCanceledException && cancellationToken.IsCancellationRequested);
 
-    private string Where(string bucket, string? key) => key is null ? $"s3://{bucket}" : $"s3://{bucket}/{key}";
-
     /// <summary>Turns whatever Minio or HttpClient threw into one clear <see cref="S3Exception"/>.</summary>
-    internal S3Exception Translate(Exception ex, string bucket, string? key, string operation)
-    {
-        var endpoint = Settings.EndpointText;
-        var where = Where(bucket, key);
-        switch (ex)
-        {
-            case HttpRequestException or SocketException or ConnectionException or AuthenticationException
-                or OperationCanceledException or IOException:
-                var reason = Innermost(ex).Message.TrimEnd('.');
-                if (ex is OperationCanceledException) reason = $"no answer within {ResponseTimeout.TotalSeconds:0} s";
-                return new S3Exception(S3ErrorKind.Unreachable,
-                    $"cannot reach the S3 endpoint {endpoint} ({reason}): check S3_ENDPOINT and that the server is up", ex);
-            case BucketNotFoundException:
-                return new S3Exception(S3ErrorKind.BucketNotFound,
-                    $"bucket '{bucket}' does not exist at {endpoint}: check the bucket name in the s3:// URL, or create the bucket", ex);
-            case ObjectNotFoundException:
-                return new S3Exception(S3ErrorKind.ObjectNotFound, $"{where} does not exist", ex);
-            case AuthorizationException:
-                return new S3Exception(S3ErrorKind.AuthenticationFailed,
-                    $"the S3 server at {endpoint} rejected the credentials ({ErrorCodeOf(ex) ?? "signature mismatch"}): check S3_ACCESS_KEY and S3_SECRET_KEY", ex);
-            case AccessDeniedException:
-                return new S3Exception(S3ErrorKind.AccessDenied,
-                    $"access denied to {where} on {operation}: check S3_ACCESS_KEY/S3_SECRET_KEY and that they may {operation} in this bucket", ex);
-            case MinioException minio when minio.Response?.Code is { Length: > 0 } code:
-                return FromErrorCode(code, minio.Response.Message, bucket, key, operation, ex);
-            default:
-                return new S3Exception(S3ErrorKind.ServerError, $"{operation} {where} failed: {Innermost(ex).Message}", ex);
-        }
-    }
+    internal S3Exception Translate(Exception ex, string bucket, string? key, string operation) =>
+        S3Errors.FromException(ex, new S3Request(operation, bucket, key), Settings.EndpointText, Settings.IoTimeout);
 
-    private S3Exception FromErrorCode(string code, string? message, string bucket, string? key, string operation, Exception? inner)
-    {
-        var endpoint = Settings.EndpointText;
-        var where = Where(bucket, key);
-        return code switch
-        {
-            "NoSuchBucket" => new S3Exception(S3ErrorKind.BucketNotFound,
-                $"bucket '{bucket}' does not exist at {endpoint}: check the bucket name in the s3:// URL, or create the bucket", inner),
-            "NoSuchKey" => new S3Exception(S3ErrorKind.ObjectNotFound, $"{where} does not exist", inner),
-            "SignatureDoesNotMatch" or "InvalidAccessKeyId" or "InvalidToken" or "ExpiredToken" or "TokenRefreshRequired" => new S3Exception(
-                S3ErrorKind.AuthenticationFailed,
-                $"the S3 server at {endpoint} rejected the credentials ({code}): check S3_ACCESS_KEY and S3_SECRET_KEY", inner),
-            "AccessDenied" or "AllAccessDisabled" => new S3Exception(S3ErrorKind.AccessDenied,
-                $"access denied to {where} on {operation}: the credentials are valid but may not {operation} here", inner),
-            _ => new S3Exception(S3ErrorKind.ServerError, $"{operation} {where} failed: the server answered {code}{(string.IsNullOrEmpty(message) ? "" : $" ({message.TrimEnd('.')})")}", inner),
-        };
-    }
-
-    private async Task<S3Exception> ErrorFromResponseAsync(HttpResponseMessage response, string bucket, string key, CancellationToken cancellationToken)
-    {
-        string? code = null, message = null;
-        try
-        {
-            var body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
-            if (body.Length > 0)
-            {
-                using var reader = XmlReader.Create(new StringReader(body), new XmlReaderSettings { DtdProcessing = DtdProcessing.Prohibit });
-                while (reader.Read())
-                {
-                    if (reader.NodeType != XmlNodeType.Element) continue;
-                    if (reader.LocalName == "Code") code = reader.ReadElementContentAsString();
-                    else if (reader.LocalName == "Message") message = reader.ReadElementContentAsString();
-                }
-            }
-        }
-        catch (Exception ex) when (ex is XmlException or HttpRequestException or IOException)
-        {
-            // No readable error body: fall back to the status code below.
-        }
-        code ??= response.StatusCode switch
-        {
-            HttpStatusCode.NotFound => "NoSuchKey",
-            HttpStatusCode.Forbidden => "AccessDenied",
-            _ => $"HTTP {(int)response.StatusCode}",
-        };
-        return FromErrorCode(code, message, bucket, key, "get", null);
-    }
-
-    private static string? ErrorCodeOf(Exception ex) => ex is MinioException { Response.Code: { Length: > 0 } code } ? code : null;
-
-    private static Exception Innermost(Exception ex)
-    {
-        while (ex.InnerException is not null) ex = ex.InnerException;
-        return ex;
-    }
+    /// <summary>A failure while the body of a get was read: that transfer failed (others may go on).</summary>
+    internal S3Exception BodyFailed(Exception ex, string bucket, string key) =>
+        ex as S3Exception ?? S3Errors.FromNetwork(ex, new S3Request("get", bucket, key), Settings.EndpointText, duringBody: true, Settings.IoTimeout);
 
     /// <summary>Turns network failures while reading a response body into <see cref="S3Exception"/>s.</summary>
     private sealed class TranslatingReadStream(Stream inner, S3Client client, string bucket, string key) : ReadOnlyStreamWrapper(inner)
@@ -370,13 +284,13 @@ public sealed class S3Client : IDisposable
         public override int Read(Span<byte> buffer)
         {
             try { return Inner.Read(buffer); }
-            catch (Exception ex) when (ex is IOException or HttpRequestException) { throw client.Translate(ex, bucket, key, "get"); }
+            catch (Exception ex) when (ex is IOException or HttpRequestException) { throw client.BodyFailed(ex, bucket, key); }
         }
 
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
             try { return await Inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false); }
-            catch (Exception ex) when (ex is IOException or HttpRequestException) { throw client.Translate(ex, bucket, key, "get"); }
+            catch (Exception ex) when (ex is IOException or HttpRequestException) { throw client.BodyFailed(ex, bucket, key); }
         }
     }
 }

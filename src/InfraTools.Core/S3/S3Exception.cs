@@ -10,7 +10,12 @@ public enum S3ErrorKind
     BucketNotFound,
     ObjectNotFound,
     IntegrityCheckFailed,
+    /// <summary>A 5xx, or an S3 error that is not one of the above.</summary>
     ServerError,
+    /// <summary>An answer that is not S3 (a web page, an empty 4xx), or a listing that cannot be complete: not worth retrying.</summary>
+    UnexpectedAnswer,
+    /// <summary>The answer started but its body broke off or stalled: that transfer failed, the others may go on.</summary>
+    Interrupted,
 }
 
 /// <summary>An S3 failure, already turned into a message for the operator and an exit code.</summary>
@@ -20,11 +25,11 @@ public sealed class S3Exception(S3ErrorKind kind, string message, Exception? inn
     public S3ErrorKind Kind { get; } = kind;
 
     /// <summary>True for failures worth retrying a little later (network trouble, 5xx).</summary>
-    public bool IsTransient => Kind is S3ErrorKind.Unreachable or S3ErrorKind.ServerError;
+    public bool IsTransient => Kind is S3ErrorKind.Unreachable or S3ErrorKind.ServerError or S3ErrorKind.Interrupted;
 
     public static int ExitCodeFor(S3ErrorKind kind) => kind switch
     {
-        S3ErrorKind.Unreachable => ExitCodes.S3Unreachable,
+        S3ErrorKind.Unreachable or S3ErrorKind.Interrupted => ExitCodes.S3Unreachable,
         S3ErrorKind.AuthenticationFailed => ExitCodes.S3AuthenticationFailed,
         S3ErrorKind.AccessDenied => ExitCodes.S3AccessDenied,
         S3ErrorKind.BucketNotFound => ExitCodes.S3BucketNotFound,

@@ -13,6 +13,8 @@ namespace InfraTools.S3;
 /// same bucket are answered here without a round trip.</item>
 /// <item>Transient failures (connection reset, 500/502/503/504) of requests that are safe to repeat are
 /// retried twice with a short backoff.</item>
+/// <item>Error answers become <see cref="S3Exception"/>s here (<see cref="S3Errors"/>), and a listing page
+/// that is not a whole S3 listing is refused.</item>
 /// </list>
 /// </summary>
 public sealed class S3HttpHandler(S3Settings settings, HttpMessageHandler inner) : DelegatingHandler(inner)
@@ -31,12 +33,36 @@ public sealed class S3HttpHandler(S3Settings settings, HttpMessageHandler inner)
         if (bucketHead is not null && _existingBuckets.ContainsKey(bucketHead))
             return new HttpResponseMessage(HttpStatusCode.OK) { RequestMessage = request, Content = new ByteArrayContent([]) };
 
+        var what = S3Request.Of(request);
         if (settings.Addressing == S3Addressing.VirtualHost) MoveBucketToHost(request);
 
         var response = await SendWithRetriesAsync(request, cancellationToken).ConfigureAwait(false);
         if (bucketHead is not null && response.StatusCode == HttpStatusCode.OK) _existingBuckets[bucketHead] = true;
-        if (response.IsSuccessStatusCode && IsListing(request)) await EnsureS3ListingAsync(response, cancellationToken).ConfigureAwait(false);
+        // Error answers are translated here, once: Minio would read an HTML page or an error without a message
+        // as .NET internals ("DTD is prohibited", "Value cannot be null"). A HEAD has no body to read; Minio
+        // turns its status into "no such bucket/object", which is all a HEAD can say.
+        if (!response.IsSuccessStatusCode && request.Method != HttpMethod.Head)
+        {
+            using (response)
+            {
+                var body = await ReadBodyAsync(response, what, cancellationToken).ConfigureAwait(false);
+                throw S3Errors.FromResponse(response.StatusCode, response.Content.Headers.ContentType?.MediaType, body, what, settings.EndpointText);
+            }
+        }
+        if (response.IsSuccessStatusCode && IsListing(request)) await EnsureCompleteS3ListingAsync(response, request, what, cancellationToken).ConfigureAwait(false);
         return response;
+    }
+
+    private async Task<byte[]> ReadBodyAsync(HttpResponseMessage response, S3Request what, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or IOException && !cancellationToken.IsCancellationRequested)
+        {
+            throw S3Errors.FromNetwork(ex, what, settings.EndpointText, duringBody: true, settings.IoTimeout);
+        }
     }
 
     private async Task<HttpResponseMessage> SendWithRetriesAsync(HttpRequestMessage request, CancellationToken cancellationToken)
@@ -53,9 +79,11 @@ public sealed class S3HttpHandler(S3Settings settings, HttpMessageHandler inner)
                 if (last || !IsTransient(response.StatusCode)) return response;
                 response.Dispose();
             }
-            catch (HttpRequestException ex) when (!last && ex.HttpRequestError != HttpRequestError.ConnectionError && !cancellationToken.IsCancellationRequested)
+            catch (HttpRequestException ex) when (!last && ex.HttpRequestError != HttpRequestError.ConnectionError && !cancellationToken.IsCancellationRequested
+                                                  && !S3Errors.IsIdleTimeout(ex))
             {
                 // A refused connection is not retried: the endpoint is down or wrong, and waiting will not help.
+                // Neither is a request that got no answer for the whole I/O timeout: that would triple the wait.
             }
             await Task.Delay(RetryDelays[attempt], cancellationToken).ConfigureAwait(false);
         }
@@ -65,29 +93,66 @@ public sealed class S3HttpHandler(S3Settings settings, HttpMessageHandler inner)
         request.Method == HttpMethod.Get && request.RequestUri?.Query.Contains("list-type=2", StringComparison.Ordinal) == true;
 
     /// <summary>
-    /// A web server or proxy at the endpoint URL answers a listing with 200 and a page, which Minio reads as an
-    /// empty bucket: a mirror would then report success with nothing in it. Such an answer is an error here.
+    /// A listing is used to decide what to delete, so it must be a whole S3 listing: a web server or proxy at the
+    /// endpoint URL answers with 200 and a page, which Minio reads as an empty bucket; a page that says it is
+    /// truncated but gives no continuation token (or the token it was asked with) would end the listing early
+    /// or never. Each is an error here, and the run deletes nothing.
     /// </summary>
-    private async Task EnsureS3ListingAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    private async Task EnsureCompleteS3ListingAsync(HttpResponseMessage response, HttpRequestMessage request, S3Request what, CancellationToken cancellationToken)
     {
         await response.Content.LoadIntoBufferAsync(cancellationToken).ConfigureAwait(false);
         var body = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false); // a copy: Minio reads the buffer after us
+        bool? truncated = null;
+        string? next = null;
+        var isListing = false;
         try
         {
             using var reader = XmlReader.Create(new MemoryStream(body), new XmlReaderSettings
             {
                 DtdProcessing = DtdProcessing.Prohibit, IgnoreComments = true, IgnoreProcessingInstructions = true, IgnoreWhitespace = true,
             });
-            if (reader.MoveToContent() == XmlNodeType.Element && reader.LocalName == "ListBucketResult") return;
+            if (reader.MoveToContent() == XmlNodeType.Element && reader.LocalName == "ListBucketResult")
+            {
+                isListing = true;
+                reader.Read();
+                while (!reader.EOF)
+                {
+                    // ReadElementContentAsString moves to the next node itself: read on only when nothing was consumed.
+                    var top = reader.NodeType == XmlNodeType.Element && reader.Depth == 1;
+                    if (top && reader.LocalName == "IsTruncated") truncated = reader.ReadElementContentAsString().Trim() == "true";
+                    else if (top && reader.LocalName == "NextContinuationToken") next = reader.ReadElementContentAsString();
+                    else if (top) reader.Skip();
+                    else reader.Read();
+                }
+            }
         }
         catch (XmlException)
         {
             // Not XML at all: reported below.
         }
-        var contentType = response.Content.Headers.ContentType?.MediaType ?? "no content type";
-        response.Dispose();
-        throw new S3Exception(S3ErrorKind.ServerError,
-            $"the server at {settings.EndpointText} answered a bucket listing with something that is not an S3 listing ({contentType}): check that S3_ENDPOINT is the S3 service's URL, not a web site or proxy");
+        if (!isListing)
+        {
+            var contentType = response.Content.Headers.ContentType?.MediaType ?? "no content type";
+            response.Dispose();
+            throw new S3Exception(S3ErrorKind.UnexpectedAnswer,
+                $"the server at {settings.EndpointText} answered a bucket listing with something that is not an S3 listing ({contentType}): check that S3_ENDPOINT is the S3 service's URL, not a web site or proxy");
+        }
+        if (truncated != true) return;
+        var asked = ContinuationTokenOf(request);
+        if (string.IsNullOrEmpty(next) || next == asked)
+        {
+            response.Dispose();
+            var problem = string.IsNullOrEmpty(next) ? "but gave no continuation token for the rest" : "but gave the same continuation token again";
+            throw new S3Exception(S3ErrorKind.UnexpectedAnswer,
+                $"the listing of {what.Where} from {settings.EndpointText} is incomplete: the server said more keys follow {problem}; an incomplete listing is never used (nothing was deleted)");
+        }
+    }
+
+    private static string? ContinuationTokenOf(HttpRequestMessage request)
+    {
+        foreach (var part in (request.RequestUri?.Query ?? "").TrimStart('?').Split('&'))
+            if (part.StartsWith("continuation-token=", StringComparison.Ordinal)) return Uri.UnescapeDataString(part["continuation-token=".Length..]);
+        return null;
     }
 
     private static bool IsTransient(HttpStatusCode status) =>

@@ -14,6 +14,11 @@ public enum S3Addressing
 /// <summary>Everything needed to talk to one S3 endpoint. Read by <see cref="S3SettingsReader"/>.</summary>
 public sealed record S3Settings(Uri Endpoint, Secret AccessKey, Secret SecretKey, Secret? SessionToken, string Region, S3Addressing Addressing)
 {
+    public static readonly TimeSpan DefaultIoTimeout = TimeSpan.FromSeconds(60);
+
+    /// <summary>How long a connection may go without a byte received or sent before that request fails (S3_IO_TIMEOUT).</summary>
+    public TimeSpan IoTimeout { get; init; } = DefaultIoTimeout;
+
     public bool Secure => Endpoint.Scheme == Uri.UriSchemeHttps;
 
     /// <summary>host[:port] of the endpoint, as Minio wants it.</summary>

@@ -1,10 +1,12 @@
 using System.Text.RegularExpressions;
 using InfraTools.Cli;
+using InfraTools.Files;
+using InfraTools.Time;
 
 namespace InfraTools.S3;
 
 /// <summary>Values given on the command line; they win over the environment.</summary>
-public sealed record S3SettingsOverrides(string? Endpoint = null, string? Region = null, string? Addressing = null);
+public sealed record S3SettingsOverrides(string? Endpoint = null, string? Region = null, string? Addressing = null, string? IoTimeout = null);
 
 /// <summary>
 /// Reads the S3 connection settings the same way for every tool: command-line flag, then the S3_* variable,
@@ -20,6 +22,7 @@ public static partial class S3SettingsReader
     public static readonly string[] SessionTokenVariables = ["S3_SESSION_TOKEN", "AWS_SESSION_TOKEN"];
     public static readonly string[] RegionVariables = ["S3_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"];
     public static readonly string[] AddressingVariables = ["S3_ADDRESSING"];
+    public static readonly string[] IoTimeoutVariables = ["S3_IO_TIMEOUT"];
     public const string DefaultRegion = "us-east-1";
 
     /// <summary>Every variable that can carry a credential, with its _FILE twin: what acme-restore scrubs by default.</summary>
@@ -48,8 +51,11 @@ public static partial class S3SettingsReader
         var addressingText = overrides.Addressing is { Length: > 0 } a ? new Setting("--addressing", a) : Lookup(AddressingVariables, environment);
         var addressing = ParseAddressing(addressingText, endpoint);
 
+        var ioTimeoutText = overrides.IoTimeout is { Length: > 0 } t ? new Setting("--io-timeout", t) : Lookup(IoTimeoutVariables, environment);
+        var ioTimeout = ioTimeoutText is null ? S3Settings.DefaultIoTimeout : ParseIoTimeout(ioTimeoutText);
+
         return new S3Settings(endpoint, new Secret(accessKey.Value), new Secret(secretKey.Value),
-            sessionToken is null ? null : new Secret(sessionToken.Value), region?.Value ?? DefaultRegion, addressing);
+            sessionToken is null ? null : new Secret(sessionToken.Value), region?.Value ?? DefaultRegion, addressing) { IoTimeout = ioTimeout };
     }
 
     /// <summary>A value and the name of the variable or flag it came from, for error messages.</summary>
@@ -75,7 +81,8 @@ public static partial class S3SettingsReader
         string text;
         try
         {
-            text = File.ReadAllText(path);
+            // A FIFO nobody writes would block the read forever: only regular files are read (links followed).
+            text = System.Text.Encoding.UTF8.GetString(RegularFile.ReadAllBytes(path, followLinks: true, MaxSettingFileBytes));
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -83,6 +90,8 @@ public static partial class S3SettingsReader
             {
                 FileNotFoundException or DirectoryNotFoundException => "no such file",
                 UnauthorizedAccessException => "permission denied",
+                _ when ex.Message.Contains("not a regular file", StringComparison.Ordinal) => "it is not a regular file",
+                _ when ex.Message.Contains("larger than", StringComparison.Ordinal) => $"the file is larger than {MaxSettingFileBytes >> 10} KiB",
                 _ => "cannot read it",
             };
             throw new ConfigurationException($"{variable}={path}: {reason}; point it at a readable file that holds the value");
@@ -93,6 +102,9 @@ public static partial class S3SettingsReader
         return text;
     }
 
+    /// <summary>Largest *_FILE read: a key or URL is far shorter.</summary>
+    private const long MaxSettingFileBytes = 64 * 1024;
+
     private static void CheckCredential(Setting setting)
     {
         if (setting.Value.Any(c => char.IsControl(c) || c == ' '))
@@ -101,8 +113,11 @@ public static partial class S3SettingsReader
 
     private static Uri ParseEndpoint(Setting setting)
     {
-        var text = setting.Value.Trim();
+        // A password in the URL never reaches a message: user:password@ is shown as [REDACTED]@.
+        var text = WithoutUserInfo(setting.Value.Trim());
         const string hint = "expected http(s)://host[:port], e.g. https://sos-ch-gva-2.exo.io or http://127.0.0.1:7480";
+        if (text != setting.Value.Trim())
+            throw new ConfigurationException($"{setting.Name} ('{text}') must not have a path, query or user name (nor a password): {hint}; give the keys in S3_ACCESS_KEY and S3_SECRET_KEY (or their _FILE variables)");
         if (!text.Contains("://", StringComparison.Ordinal))
             throw new ConfigurationException($"{setting.Name} ('{text}') has no scheme: {hint}");
         if (!Uri.TryCreate(text, UriKind.Absolute, out var uri)
@@ -112,6 +127,22 @@ public static partial class S3SettingsReader
         if (uri.AbsolutePath != "/" || uri.Query.Length > 0 || uri.Fragment.Length > 0 || uri.UserInfo.Length > 0)
             throw new ConfigurationException($"{setting.Name} ('{text}') must not have a path, query or user name: {hint}; put the bucket in the s3:// URL");
         return new Uri($"{uri.Scheme}://{uri.Authority}/");
+    }
+
+    private static TimeSpan ParseIoTimeout(Setting setting)
+    {
+        TimeSpan value;
+        try
+        {
+            value = GoDuration.Parse(setting.Value, setting.Name);
+        }
+        catch (UsageException ex)
+        {
+            throw new ConfigurationException(ex.Message);
+        }
+        if (value < TimeSpan.FromMilliseconds(100))
+            throw new ConfigurationException($"{setting.Name} ('{setting.Value}') is too short: give at least 100ms, e.g. 60s");
+        return value;
     }
 
     private static S3Addressing ParseAddressing(Setting? setting, Uri endpoint)
@@ -130,6 +161,12 @@ public static partial class S3SettingsReader
                 throw new ConfigurationException($"{setting.Name} ('{setting.Value}') must be path, virtual or auto");
         }
     }
+
+    /// <summary>The URL text with anything between "://" and "@" replaced by [REDACTED] (user names and passwords).</summary>
+    public static string WithoutUserInfo(string text) => UserInfoPattern().Replace(text, "://" + SecretRedactor.Mask + "@");
+
+    [GeneratedRegex("://[^/?#@]*@")]
+    private static partial Regex UserInfoPattern();
 
     [GeneratedRegex("^[a-z0-9][a-z0-9-]{0,62}$")]
     private static partial Regex RegionPattern();

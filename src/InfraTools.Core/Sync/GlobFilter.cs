@@ -26,19 +26,22 @@ public sealed class GlobFilter
 
     public bool IsEmpty => _patterns.Count == 0;
 
+    /// <summary>True if the path itself matches a pattern (for a walk that never enters an excluded directory).</summary>
+    public bool ExcludesEntry(string relativePath)
+    {
+        if (_patterns.Count == 0) return false;
+        var name = relativePath[(relativePath.LastIndexOf('/') + 1)..];
+        foreach (var (pattern, nameOnly) in _patterns)
+            if (pattern.IsMatch(nameOnly ? name : relativePath)) return true;
+        return false;
+    }
+
     /// <summary>True if the path or any of its parent directories matches a pattern.</summary>
     public bool Excludes(string relativePath)
     {
         if (_patterns.Count == 0) return false;
-        var end = relativePath.Length;
-        while (end > 0)
-        {
-            var candidate = relativePath[..end];
-            var name = candidate[(candidate.LastIndexOf('/') + 1)..];
-            foreach (var (pattern, nameOnly) in _patterns)
-                if (pattern.IsMatch(nameOnly ? name : candidate)) return true;
-            end = candidate.LastIndexOf('/');
-        }
+        for (var end = relativePath.Length; end > 0; end = relativePath.LastIndexOf('/', end - 1))
+            if (ExcludesEntry(relativePath[..end])) return true;
         return false;
     }
 

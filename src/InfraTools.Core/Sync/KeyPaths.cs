@@ -21,13 +21,12 @@ public readonly record struct MappedKey(KeyKind Kind, string RelativePath, strin
 /// <summary>
 /// Maps object keys to paths below a destination directory and back, refusing every key that could write
 /// outside it or cannot be represented as a file: absolute paths, "." and ".." segments, empty segments,
-/// backslashes, NUL and other control characters, names longer than the file system allows, and the
-/// temporary names the tools themselves use.
+/// backslashes, NUL and other control characters, and names longer than the file system allows.
 /// </summary>
 public static class KeyPaths
 {
     /// <summary>Longest file name Linux file systems accept, in bytes (NAME_MAX).</summary>
-    public const int MaxNameBytes = 255;
+    public const int MaxNameBytes = FileNames.MaxNameBytes;
     /// <summary>Longest relative path accepted, in bytes; PATH_MAX is 4096 including the destination.</summary>
     public const int MaxPathBytes = 3800;
 
@@ -57,7 +56,6 @@ public static class KeyPaths
             if (segment.Length == 0) return "has an empty path segment";
             if (segment is "." or "..") return $"has a '{segment}' path segment";
             if (Encoding.UTF8.GetByteCount(segment) > MaxNameBytes) return $"has a name longer than {MaxNameBytes} bytes";
-            if (AtomicFile.IsTempName(segment)) return "uses the name pattern reserved for temporary files";
         }
         return null;
     }

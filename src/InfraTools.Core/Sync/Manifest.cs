@@ -44,10 +44,10 @@ public sealed class Manifest
             foreach (var path in _entries.Keys.Where(remove).ToList()) _entries.Remove(path);
     }
 
-    /// <summary>The manifest file for one (endpoint, bucket, prefix, destination) pair inside the state directory.</summary>
+    /// <summary>The manifest file for one (endpoint, bucket, prefix, destination) inside the state directory; <paramref name="destination"/> is resolved (<see cref="LocalPaths.Resolve"/>).</summary>
     public static string PathFor(string stateDirectory, string endpoint, string bucket, string prefix, string destination)
     {
-        var identity = $"{endpoint}\n{bucket}\n{prefix}\n{Path.GetFullPath(destination)}";
+        var identity = $"{endpoint}\n{bucket}\n{prefix}\n{destination}";
         var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(identity)))[..16];
         var readable = new string(bucket.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '.' ? c : '_').ToArray());
         return Path.Combine(stateDirectory, $"mirror-{readable}-{hash}.tsv");
@@ -79,13 +79,14 @@ public sealed class Manifest
         return new Manifest(entries);
     }
 
-    public async Task SaveAsync(string path, CancellationToken cancellationToken = default)
+    public async Task SaveAsync(string path, TempNames? names = null, CancellationToken cancellationToken = default)
     {
         var sb = new StringBuilder(Header).Append('\n');
         lock (_entries)
             foreach (var (relative, entry) in _entries.OrderBy(e => e.Key, StringComparer.Ordinal))
                 sb.Append(relative).Append('\t').Append(entry.Size.ToString(CultureInfo.InvariantCulture)).Append('\t')
                     .Append(entry.ETag).Append('\t').Append(entry.LocalLastWriteUtc.Ticks.ToString(CultureInfo.InvariantCulture)).Append('\n');
-        await AtomicFile.WriteAsync(path, Encoding.UTF8.GetBytes(sb.ToString()), AtomicFile.OwnerOnly, cancellationToken).ConfigureAwait(false);
+        var content = Encoding.UTF8.GetBytes(sb.ToString());
+        await AtomicFile.WriteAsync(path, stream => stream.WriteAsync(content, cancellationToken).AsTask(), AtomicFile.OwnerOnly, null, names, cancellationToken).ConfigureAwait(false);
     }
 }

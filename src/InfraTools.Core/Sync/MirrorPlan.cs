@@ -39,8 +39,12 @@ public sealed class MirrorPlan
     /// <summary>Local directories no longer in the source, deepest first; removed only if empty by then.</summary>
     public List<string> DeleteDirectories { get; } = [];
     public List<SkippedKey> Skipped { get; } = [];
-    /// <summary>Temporary files of an interrupted run, removed first.</summary>
+    /// <summary>Temporary files of an interrupted run of ours (recognised by the state's tag), removed first.</summary>
     public List<string> LeftoverTemporaryFiles { get; } = [];
+    /// <summary>Local names that are not UTF-8, so in no source: deleted (directories with their content) with delete.</summary>
+    public List<UndecodableEntry> DeleteUndecodable { get; } = [];
+    /// <summary>Local directories that cannot be read: nothing below them is updated or deleted, and the run is incomplete.</summary>
+    public List<(string Path, string Reason)> Unreadable { get; } = [];
     /// <summary>Objects in the source (files and folder markers), after exclusions.</summary>
     public int SourceEntries { get; set; }
     /// <summary>Relative paths of the source's files: the only paths a manifest needs to remember.</summary>
@@ -59,6 +63,8 @@ public static class MirrorPlanner
     {
         var plan = new MirrorPlan();
         plan.LeftoverTemporaryFiles.AddRange(local.LeftoverTemporaryFiles);
+        plan.Unreadable.AddRange(local.Unreadable);
+        if (options.Delete) plan.DeleteUndecodable.AddRange(local.Undecodable);
 
         // 1. Map keys to paths; refuse unsafe keys.
         var files = new Dictionary<string, RemoteFile>(StringComparer.Ordinal);
@@ -89,6 +95,11 @@ public static class MirrorPlanner
         // 3. Compare each file with what is on disk.
         foreach (var remote in files.Values.OrderBy(f => f.RelativePath, StringComparer.Ordinal))
         {
+            if (UnreadableParent(remote.RelativePath, local) is { } unreadable)
+            {
+                plan.Skipped.Add(new SkippedKey(remote.Key, $"local directory '{unreadable}' cannot be read"));
+                continue;
+            }
             if (BlockedBy(remote.RelativePath, local) is { } blocker)
             {
                 if (options.Delete) plan.Downloads.Add(new Download(remote, DownloadReason.AfterDeletes));
@@ -112,10 +123,10 @@ public static class MirrorPlanner
         // 4. Deletes: whatever is local, not excluded, and not in the source.
         if (options.Delete)
         {
-            foreach (var path in local.Files.Keys.Concat(local.Others).Order(StringComparer.Ordinal))
+            foreach (var path in local.Files.Keys.Concat(local.Others.Keys).Order(StringComparer.Ordinal))
                 if (!files.ContainsKey(path) && !options.Exclude.Excludes(path)) plan.DeleteFiles.Add(path);
             foreach (var path in local.Directories.OrderByDescending(d => d.Count(c => c == '/')).ThenByDescending(d => d, StringComparer.Ordinal))
-                if (!directories.Contains(path) && !options.Exclude.Excludes(path)) plan.DeleteDirectories.Add(path);
+                if (!directories.Contains(path) && !options.Exclude.Excludes(path) && UnreadableParent(path, local) is null) plan.DeleteDirectories.Add(path);
         }
         return plan;
     }
@@ -126,6 +137,14 @@ public static class MirrorPlanner
             if (!directories.Add(relativePath[..slash])) break;
     }
 
+    /// <summary>The unreadable local directory at or above <paramref name="relativePath"/>, or null.</summary>
+    private static string? UnreadableParent(string relativePath, LocalTree local)
+    {
+        foreach (var (path, _) in local.Unreadable)
+            if (relativePath == path || relativePath.StartsWith(path + "/", StringComparison.Ordinal)) return path;
+        return null;
+    }
+
     /// <summary>What local entry prevents writing a file at <paramref name="relativePath"/>, or null.</summary>
     private static string? BlockedBy(string relativePath, LocalTree local)
     {
@@ -134,7 +153,7 @@ public static class MirrorPlanner
         {
             var parent = relativePath[..slash];
             if (local.Files.ContainsKey(parent)) return $"file '{parent}'";
-            if (local.Others.Contains(parent)) return $"symbolic link '{parent}'";
+            if (local.Others.TryGetValue(parent, out var type)) return $"{type} '{parent}'";
         }
         return null;
     }

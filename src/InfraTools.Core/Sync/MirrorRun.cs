@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using InfraTools.Files;
+using InfraTools.Interop;
 using InfraTools.S3;
 using Serilog;
 
@@ -34,8 +35,10 @@ public sealed class MirrorStats
 /// had to wait for a delete (a file turned into a directory or back). Never writes through a symbolic link.
 /// The manifest is updated as files are downloaded, checked or deleted.
 /// </summary>
-public sealed class MirrorRun(S3Client client, string bucket, string destination, Manifest manifest, FileModes modes, int parallel, ILogger log)
+public sealed class MirrorRun(S3Client client, string bucket, string destination, Manifest manifest, FileModes modes, int parallel, ILogger log,
+    TempNames? tempNames = null)
 {
+    private readonly TempNames _names = tempNames ?? TempNames.Process;
     private readonly string _root = Path.GetFullPath(destination);
     private readonly ConcurrentDictionary<string, bool> _directoriesReady = new(StringComparer.Ordinal);
 
@@ -47,19 +50,24 @@ public sealed class MirrorRun(S3Client client, string bucket, string destination
         Stats.AddSkipped(plan.Skipped.Count);
         Stats.AddUnchanged(plan.Unchanged.Count);
         Stats.Planned = plan.Downloads.Count + plan.Verify.Count + plan.Unchanged.Count;
-        Directory.CreateDirectory(_root);
+        Directories.Create(_root, modes.Directory);
 
         foreach (var leftover in plan.LeftoverTemporaryFiles)
         {
             log.Information("removing {Path}, a temporary file left by an interrupted run", leftover);
             DeleteQuietly(Local(leftover));
         }
+        foreach (var (path, reason) in plan.Unreadable)
+        {
+            log.Error("cannot read local directory {Path} ({Reason}): nothing below it is updated or deleted; fix its permissions or --exclude it", path.Length == 0 ? "." : path, reason);
+            Stats.AddFailed();
+        }
 
         var work = plan.DownloadsNow.Select(d => (d.File, Verify: false))
             .Concat(plan.Verify.Select(v => (File: v, Verify: true)));
         await RunParallelAsync(work, cancellationToken).ConfigureAwait(false);
 
-        if (plan.DeleteFiles.Count + plan.DeleteDirectories.Count > 0 || plan.DownloadsAfterDeletes.Any())
+        if (plan.DeleteFiles.Count + plan.DeleteDirectories.Count + plan.DeleteUndecodable.Count > 0 || plan.DownloadsAfterDeletes.Any())
         {
             if (Stats.Failed > 0)
             {
@@ -112,18 +120,25 @@ public sealed class MirrorRun(S3Client client, string bucket, string destination
         var info = await client.GetAsync(bucket, file.Key, async (body, remote, ct) =>
         {
             var lastModified = remote.LastModified == DateTimeOffset.UnixEpoch ? file.LastModified : remote.LastModified;
-            await AtomicFile.WriteAsync(path, output => CopyCheckedAsync(body, output, remote, file.Key, ct), modes.File, lastModified, ct).ConfigureAwait(false);
+            await AtomicFile.WriteAsync(path, output => CopyCheckedAsync(body, output, remote, file, ct), modes.File, lastModified, _names, ct, modes.Directory)
+                .ConfigureAwait(false);
         }, cancellationToken: cancellationToken).ConfigureAwait(false);
         var written = File.GetLastWriteTimeUtc(path);
-        manifest.Set(file.RelativePath, new ManifestEntry(info.Size, info.ETag, written));
-        Stats.AddDownloaded(info.Size);
-        log.Debug("downloaded {Key} ({Bytes} bytes)", file.Key, info.Size);
+        var size = info.Size >= 0 ? info.Size : file.Size;
+        manifest.Set(file.RelativePath, new ManifestEntry(size, info.ETag.Length > 0 ? info.ETag : file.ETag, written));
+        Stats.AddDownloaded(size);
+        log.Debug("downloaded {Key} ({Bytes} bytes)", file.Key, size);
     }
 
-    /// <summary>Copies the object's content, checking its length and (for single-part objects) its MD5 against the ETag.</summary>
-    private static async Task CopyCheckedAsync(Stream body, Stream output, S3ObjectInfo info, string key, CancellationToken cancellationToken)
+    /// <summary>
+    /// Copies the object's content, checking its length (the announced one, else the listing's: a chunked answer
+    /// announces none) and, for single-part objects, its MD5 against the ETag.
+    /// </summary>
+    private static async Task CopyCheckedAsync(Stream body, Stream output, S3ObjectInfo info, RemoteFile file, CancellationToken cancellationToken)
     {
-        using var md5 = ObjectChecksum.IsMultipartETag(info.ETag) || info.ETag.Length != 32 ? null : IncrementalHash.CreateHash(HashAlgorithmName.MD5);
+        var key = file.Key;
+        var etag = info.ETag.Length > 0 ? info.ETag : file.ETag;
+        using var md5 = ObjectChecksum.IsMultipartETag(etag) || etag.Length != 32 ? null : IncrementalHash.CreateHash(HashAlgorithmName.MD5);
         var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
         long total = 0;
         try
@@ -140,10 +155,12 @@ public sealed class MirrorRun(S3Client client, string bucket, string destination
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
-        if (total != info.Size)
+        if (info.Size >= 0 && total != info.Size)
             throw new S3Exception(S3ErrorKind.IntegrityCheckFailed, $"download of {key} got {total} bytes, the server announced {info.Size}");
-        if (md5 is not null && Convert.ToHexStringLower(md5.GetHashAndReset()) != info.ETag)
-            throw new S3Exception(S3ErrorKind.IntegrityCheckFailed, $"download of {key} does not match its ETag {info.ETag}");
+        if (info.Size < 0 && total != file.Size)
+            throw new S3Exception(S3ErrorKind.IntegrityCheckFailed, $"download of {key} got {total} bytes, the listing said {file.Size}");
+        if (md5 is not null && Convert.ToHexStringLower(md5.GetHashAndReset()) != etag)
+            throw new S3Exception(S3ErrorKind.IntegrityCheckFailed, $"download of {key} does not match its ETag {etag}");
     }
 
     /// <summary>True if the local file's checksum equals the object's ETag; then the mtime and manifest are updated too.</summary>
@@ -179,6 +196,21 @@ public sealed class MirrorRun(S3Client client, string bucket, string destination
                 Stats.AddFailed();
             }
         }
+        foreach (var entry in plan.DeleteUndecodable)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var errno = DeleteRaw(entry.RawRelativePath, entry.IsDirectory);
+            if (errno == 0)
+            {
+                Stats.AddDeleted();
+                log.Information("deleted {Path} (its name is not UTF-8, so no object can have it)", entry.Display);
+            }
+            else
+            {
+                log.Error("failed to delete {Path}: {Reason}", entry.Display, Libc.ErrorText(errno));
+                Stats.AddFailed();
+            }
+        }
         foreach (var path in plan.DeleteDirectories)
         {
             var full = Local(path);
@@ -208,13 +240,34 @@ public sealed class MirrorRun(S3Client client, string bucket, string destination
         if (!info.Exists)
         {
             if (File.Exists(full)) throw new IOException($"'{relative}' is a file where a directory is needed");
-            Directory.CreateDirectory(full);
-            File.SetUnixFileMode(full, modes.Directory);
+            Directories.Create(full, modes.Directory);
         }
         _directoriesReady[relative] = true;
     }
 
     private string Local(string relative) => KeyPaths.LocalPath(_root, relative);
+
+    /// <summary>Removes a file, or a directory with everything in it, named by raw bytes below the root; errno on failure.</summary>
+    private int DeleteRaw(byte[] relative, bool directory)
+    {
+        var path = Libc.Bytes([.. System.Text.Encoding.UTF8.GetBytes(_root + "/"), .. relative]);
+        if (!directory) return Libc.UnlinkAt(Libc.AT_FDCWD, path, directory: false);
+        var fd = Libc.Open(path, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_NOFOLLOW);
+        if (fd < 0) return Libc.LastError;
+        var entries = new List<Libc.DirectoryEntry>();
+        var errno = Libc.ReadDirectory(fd, entries);
+        Libc.Close(fd);
+        if (errno != 0) return errno;
+        foreach (var entry in entries)
+        {
+            var child = (byte[])[.. relative, (byte)'/', .. entry.Name];
+            var isDirectory = entry.Type == Libc.DT_DIR
+                || entry.Type == Libc.DT_UNKNOWN && Libc.Stat(Libc.AT_FDCWD, Libc.Bytes([.. System.Text.Encoding.UTF8.GetBytes(_root + "/"), .. child]), false, out var s) == 0 && s.IsDirectory;
+            errno = DeleteRaw(child, isDirectory);
+            if (errno != 0) return errno;
+        }
+        return Libc.UnlinkAt(Libc.AT_FDCWD, path, directory: true);
+    }
 
     private static void DeleteQuietly(string path)
     {

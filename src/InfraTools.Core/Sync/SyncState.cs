@@ -1,51 +1,119 @@
+using System.Text;
 using InfraTools.Cli;
 using InfraTools.Files;
+using InfraTools.Interop;
 using Serilog;
 
 namespace InfraTools.Sync;
 
 /// <summary>
-/// The state a sync keeps between runs in its state directory: the manifest, and a lock that keeps two runs of
-/// the same (endpoint, bucket, prefix, local path) from working at once. If the directory cannot be written the
-/// sync still works with an empty manifest (comparing by checksum) and says so.
+/// The state a sync keeps between runs in its state directory: the manifest, the tag of its temporary files
+/// (so the next run can tell its own leftovers from a user's files), and a lock that keeps two runs of the same
+/// (endpoint, bucket, prefix, local path) from working at once. A run that writes a local directory also locks
+/// that directory itself, so two runs cannot write it at once however it is spelled (a symbolic link, another
+/// endpoint spelling, another state directory). If the state directory cannot be written (permission, read-only
+/// file system, full disk) the sync still works with an empty manifest, comparing by checksum, and says so.
 /// </summary>
 public sealed class SyncState : IDisposable
 {
     private readonly FileLock? _lock;
+    private readonly FileLock? _localLock;
     private readonly string? _manifestPath;
+    private readonly ILogger _log;
 
     public Manifest Manifest { get; }
 
-    private SyncState(Manifest manifest, string? manifestPath, FileLock? lockFile)
+    /// <summary>The names of this run's temporary files; recorded in the state directory when it is writable.</summary>
+    public TempNames TempNames { get; }
+
+    /// <summary>True when the manifest and the temporary-file tag are kept between runs.</summary>
+    public bool Persistent => _manifestPath is not null;
+
+    private SyncState(Manifest manifest, string? manifestPath, FileLock? lockFile, FileLock? localLock, TempNames names, ILogger log)
     {
         Manifest = manifest;
         _manifestPath = manifestPath;
         _lock = lockFile;
+        _localLock = localLock;
+        TempNames = names;
+        _log = log;
     }
 
-    /// <summary>Loads the manifest and takes the lock. With <paramref name="readOnly"/> (dry runs) nothing is created or locked.</summary>
-    public static SyncState Open(string directory, string tool, string endpoint, string bucket, string prefix, string localPath, bool readOnly, ILogger log)
+    /// <summary>
+    /// Loads the manifest and takes the locks. <paramref name="localPath"/> must be resolved
+    /// (<see cref="LocalPaths.Resolve"/>). With <paramref name="lockLocal"/> the local directory (which must
+    /// exist) is locked too. With <paramref name="readOnly"/> (dry runs) nothing is created or locked.
+    /// </summary>
+    public static SyncState Open(string directory, string tool, string endpoint, string bucket, string prefix, string localPath, bool readOnly,
+        bool lockLocal, ILogger log)
     {
         var manifestPath = Manifest.PathFor(directory, endpoint, bucket, prefix, localPath);
-        if (readOnly) return new SyncState(Manifest.Load(manifestPath), null, null);
+        if (readOnly) return new SyncState(Manifest.Load(manifestPath), null, null, null, TempNames.Random(), log);
+
+        var localLock = lockLocal
+            ? FileLock.TryAcquireDirectory(localPath)
+              ?? throw new ToolException(ExitCodes.Refused, $"another run is already writing {localPath} (it holds the lock on that directory): not starting a second one")
+            : null;
         try
         {
-            Directory.CreateDirectory(directory);
-            var lockFile = FileLock.TryAcquire(manifestPath + ".lock")
-                ?? throw new ToolException(ExitCodes.Refused, $"another {tool} is already working on {localPath} (lock {manifestPath}.lock): not starting a second one");
-            return new SyncState(Manifest.Load(manifestPath), manifestPath, lockFile);
+            FileLock? lockFile;
+            string? tag;
+            try
+            {
+                Directories.Create(directory, FileModes.Private.Directory);
+                lockFile = FileLock.TryAcquire(manifestPath + ".lock")
+                    ?? throw new ToolException(ExitCodes.Refused, $"another {tool} is already working on {localPath} (lock {manifestPath}.lock): not starting a second one");
+                tag = ReadOrCreateTag(manifestPath + ".lock");
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                log.Warning("state directory {Directory} cannot be written ({Reason}): files are compared by checksum instead of by the manifest, and temporary files of interrupted runs are not cleaned up; set --state-dir to a writable directory",
+                    directory, ex.Message);
+                return new SyncState(new Manifest(), null, null, localLock, TempNames.Random(), log);
+            }
+            return new SyncState(Manifest.Load(manifestPath), manifestPath, lockFile, localLock, new TempNames(tag), log);
         }
-        catch (UnauthorizedAccessException)
+        catch
         {
-            log.Warning("state directory {Directory} is not writable: files are compared by checksum instead of by the manifest; set --state-dir to a writable directory", directory);
-            return new SyncState(new Manifest(), null, null);
+            localLock?.Dispose();
+            throw;
         }
     }
 
+    /// <summary>The tag recorded in the lock file, or a new one written there before any temporary file exists.</summary>
+    private static string ReadOrCreateTag(string lockPath)
+    {
+        var existing = File.ReadAllText(lockPath).Trim();
+        if (existing.Length == 16 && existing.All(char.IsAsciiHexDigitLower)) return existing;
+        var tag = TempNames.Random().Tag;
+        var fd = Libc.Open(lockPath, Libc.O_WRONLY | Libc.O_NOFOLLOW);
+        if (fd < 0) throw Libc.Error(Libc.LastError, $"cannot write {lockPath}");
+        using (var stream = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: true), FileAccess.Write, 0))
+        {
+            stream.SetLength(0);
+            stream.Write(Encoding.ASCII.GetBytes(tag + "\n"));
+            stream.Flush(flushToDisk: true);
+        }
+        return tag;
+    }
+
+    /// <summary>Saves the manifest. A state directory that cannot take it (full, read-only) is a warning: the manifest is a cache.</summary>
     public async Task SaveAsync()
     {
-        if (_manifestPath is not null) await Manifest.SaveAsync(_manifestPath).ConfigureAwait(false);
+        if (_manifestPath is null) return;
+        try
+        {
+            await Manifest.SaveAsync(_manifestPath, TempNames).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            _log.Warning("cannot save the manifest {Path} ({Reason}): the next run compares changed files by checksum", _manifestPath, ex.Message);
+        }
     }
 
-    public void Dispose() => _lock?.Dispose();
+    public void Dispose()
+    {
+        _lock?.Dispose();
+        _localLock?.Dispose();
+    }
 }

@@ -31,10 +31,12 @@ public static class UploadPlanner
     {
         var plan = new UploadPlan();
         var remoteByKey = remote.ToDictionary(o => o.Key, StringComparer.Ordinal);
-        foreach (var link in local.Others.Order(StringComparer.Ordinal))
-            if (!exclude.Excludes(link)) plan.Skipped.Add(new SkippedKey(link, "symbolic links are not backed up"));
-        foreach (var temporary in local.LeftoverTemporaryFiles.Order(StringComparer.Ordinal))
-            if (!exclude.Excludes(temporary)) plan.Skipped.Add(new SkippedKey(temporary, "uses the name pattern reserved for temporary files"));
+        foreach (var (path, type) in local.Others.OrderBy(o => o.Key, StringComparer.Ordinal))
+            plan.Skipped.Add(new SkippedKey(path, $"it is a {type}; only regular files are backed up"));
+        foreach (var entry in local.Undecodable)
+            plan.Skipped.Add(new SkippedKey(entry.Display, "its name is not valid UTF-8, so it cannot be an object key"));
+        foreach (var (path, reason) in local.Unreadable)
+            plan.Skipped.Add(new SkippedKey(path.Length == 0 ? "." : path, $"the directory cannot be read ({reason})"));
 
         foreach (var (relative, file) in local.Files.OrderBy(f => f.Key, StringComparer.Ordinal))
         {
@@ -56,8 +58,12 @@ public static class UploadPlanner
             foreach (var key in remoteByKey.Keys.Order(StringComparer.Ordinal))
             {
                 var relative = key[prefix.Length..];
-                if (!plan.LocalFiles.Contains(relative) && !exclude.Excludes(relative.TrimEnd('/'))) plan.DeleteKeys.Add(key);
+                if (!plan.LocalFiles.Contains(relative) && !exclude.Excludes(relative.TrimEnd('/')) && !UnderUnreadable(relative, local)) plan.DeleteKeys.Add(key);
             }
         return plan;
     }
+
+    /// <summary>True for a path at or below a local directory that could not be read: its objects are kept.</summary>
+    private static bool UnderUnreadable(string relative, LocalTree local) =>
+        local.Unreadable.Any(u => u.Path.Length == 0 || relative == u.Path || relative.StartsWith(u.Path + "/", StringComparison.Ordinal));
 }

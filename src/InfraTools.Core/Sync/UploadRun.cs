@@ -1,3 +1,4 @@
+using InfraTools.Files;
 using InfraTools.S3;
 using Serilog;
 
@@ -45,7 +46,7 @@ public sealed class UploadRun(S3Client client, string bucket, string root, Manif
                     return;
                 }
             }
-            await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.SequentialScan);
+            await using var file = RegularFile.OpenRead(path);
             var etag = await client.PutAsync(bucket, item.Upload.Key, file, file.Length, cancellationToken: ct).ConfigureAwait(false);
             manifest.Set(item.Upload.RelativePath, new ManifestEntry(file.Length, etag, item.Upload.File.LastWriteUtc));
             Stats.AddUploaded(file.Length);

@@ -2,10 +2,10 @@ using System.Globalization;
 using System.Text.RegularExpressions;
 using InfraTools.Cli;
 
-namespace InfraTools.AcmeRestore;
+namespace InfraTools.Time;
 
 /// <summary>Durations written like Go's (and so Traefik's and Docker's): 500ms, 60s, 2m, 1m30s, 1h.</summary>
-public static partial class Duration
+public static partial class GoDuration
 {
     public static TimeSpan Parse(string text, string optionName)
     {

@@ -1,0 +1,57 @@
+using InfraTools.Backup;
+using InfraTools.S3;
+
+namespace InfraTools.Tests;
+
+/// <summary>Snapshot choice and pruning, in-process: ordered by the server's clock, never by the names hosts give them.</summary>
+public class SnapshotsTests
+{
+    private static readonly DateTimeOffset T0 = new(2026, 12, 1, 3, 15, 0, TimeSpan.Zero);
+
+    private static IEnumerable<S3Object> Snapshot(string name, int minutes, bool complete = true)
+    {
+        yield return new S3Object($"p/{name}/data", 1, "e", T0.AddMinutes(minutes));
+        if (complete) yield return new S3Object($"p/{name}/{Snapshots.CompleteMarker}", 1, "e", T0.AddMinutes(minutes));
+    }
+
+    [Fact]
+    public void Snapshots_are_ordered_by_the_time_the_server_recorded_their_marker()
+    {
+        var listing = Snapshot("20991231T000000Z", 0).Concat(Snapshot("20261201T031500Z", 10)).Concat(Snapshot("20261201T032000Z", 5, complete: false));
+
+        var found = Snapshots.Find(listing, "p/");
+
+        Assert.Equal(["20991231T000000Z", "20261201T032000Z", "20261201T031500Z"], found.Select(s => s.Name));
+        Assert.Equal([true, false, true], found.Select(s => s.Complete));
+    }
+
+    public static TheoryData<string[], int, string?, string[]> PruneCases => new()
+    {
+        // names with minutes (+ = complete, - = incomplete), keep, just written, expected to be pruned
+        { ["a:0+", "b:1+", "c:2+"], 2, "c", ["a"] },
+        { ["a:0+", "b:1+", "c:2+"], 5, "c", [] },
+        // a future-named snapshot is old by the server's clock: pruned, never the new one
+        { ["z:0+", "a:1+"], 1, "a", ["z"] },
+        // the snapshot just written is never pruned, even if the server's clock says it is not the newest
+        { ["a:5+", "b:1+"], 1, "b", [] },
+        // incomplete leftovers older than the newest complete one go; newer ones (a push under way) stay
+        { ["a:0-", "b:1+", "c:3-"], 1, "b", ["a"] },
+        { ["a:0-"], 1, null, [] },
+        // a run of failed pushes (incomplete) never eats the last good copy
+        { ["good:0+", "f1:1-", "f2:2-", "f3:3-"], 1, null, [] },
+    };
+
+    [Theory]
+    [MemberData(nameof(PruneCases))]
+    public void Pruning_keeps_the_newest_by_server_time_and_never_the_one_just_written(string[] snapshots, int keep, string? justWritten, string[] expected)
+    {
+        Assert.NotEmpty(snapshots);
+        var infos = snapshots.Select(s =>
+        {
+            var parts = s.Split(':');
+            return new SnapshotInfo(parts[0], parts[1].EndsWith('+'), T0.AddMinutes(int.Parse(parts[1][..^1])));
+        }).OrderBy(s => s.Time).ToList();
+
+        Assert.Equal(expected, Snapshots.ToPrune(infos, keep, justWritten));
+    }
+}
