@@ -96,7 +96,7 @@ public class BackupHardeningTests
 
         var tree = await Backup("push", source, $"s3://{bucket}/tree/");
         Assert.True(tree.ExitCode == 4, tree.ToString());
-        Assert.Contains("skipping pipe: it is a FIFO; only regular files are backed up", tree.Stderr);
+        Assert.Contains("skipping pipe: it is a FIFO; only regular files are uploaded", tree.Stderr);
         Assert.Equal(["tree/data.txt"], (await ObjectsAsync(bucket)).Select(o => o.Key));
 
         var single = await Backup("push", fifo, $"s3://{bucket}/single/pipe");

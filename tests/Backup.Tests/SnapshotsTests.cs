@@ -1,5 +1,5 @@
 using InfraTools.Backup;
-using InfraTools.S3;
+using InfraTools.Storage;
 
 namespace InfraTools.Tests;
 
@@ -8,10 +8,10 @@ public class SnapshotsTests
 {
     private static readonly DateTimeOffset T0 = new(2026, 12, 1, 3, 15, 0, TimeSpan.Zero);
 
-    private static IEnumerable<S3Object> Snapshot(string name, int minutes, bool complete = true)
+    private static IEnumerable<StoredObject> Snapshot(string name, int minutes, bool complete = true)
     {
-        yield return new S3Object($"p/{name}/data", 1, "e", T0.AddMinutes(minutes));
-        if (complete) yield return new S3Object($"p/{name}/{Snapshots.CompleteMarker}", 1, "e", T0.AddMinutes(minutes));
+        yield return new StoredObject($"p/{name}/data", 1, "e", T0.AddMinutes(minutes));
+        if (complete) yield return new StoredObject($"p/{name}/{Snapshots.CompleteMarker}", 1, "e", T0.AddMinutes(minutes));
     }
 
     [Fact]

@@ -54,7 +54,7 @@ public class CliBehaviourTests
         var result = await ProcessRunner.RunAsync(RepoPaths.TestDriver, ["ls", "s3://bucket-debug/", "--debug"], env);
         Assert.Equal(7, result.ExitCode);
         Assert.Contains("   at ", result.Stderr);
-        Assert.Contains("S3Exception", result.Stderr);
+        Assert.Contains("StoreException", result.Stderr); // the object-store port's error type (was S3Exception)
         Assert.DoesNotContain("debug-mode-wrong-secret", result.Output);
     }
 

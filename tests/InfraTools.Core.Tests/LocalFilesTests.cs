@@ -2,6 +2,7 @@ using System.Text;
 using InfraTools.Files;
 using InfraTools.Logging;
 using InfraTools.S3;
+using InfraTools.Storage;
 using InfraTools.Sync;
 
 namespace InfraTools.Tests;
@@ -145,7 +146,7 @@ public class ListingGuardTests
 
     private static async Task<HttpResponseMessage> ListAsync(string body, string query = "list-type=2&prefix=site%2F", int status = 200, string contentType = "application/xml")
     {
-        var settings = new S3Settings(new Uri("http://127.0.0.1:9/"), new Cli.Secret("access"), new Cli.Secret("secret-key"), null, "us-east-1", S3Addressing.Path);
+        var settings = new S3Settings(new Uri("http://127.0.0.1:9/"), new Secrets.Secret("access"), new Secrets.Secret("secret-key"), null, "us-east-1", S3Addressing.Path);
         using var handler = new S3HttpHandler(settings, new Canned(body, status, contentType));
         using var client = new HttpClient(handler);
         return await client.GetAsync($"http://127.0.0.1:9/bucket?{query}");
@@ -171,8 +172,8 @@ public class ListingGuardTests
     [InlineData("<IsTruncated>true</IsTruncated><NextContinuationToken>same</NextContinuationToken>" + One, "list-type=2&continuation-token=same", "same continuation token again")]
     public async Task Listings_that_cannot_be_complete_are_refused(string rest, string query, string message)
     {
-        var ex = await Assert.ThrowsAsync<S3Exception>(() => ListAsync(Head + rest + "</ListBucketResult>", query));
-        Assert.Equal(S3ErrorKind.UnexpectedAnswer, ex.Kind);
+        var ex = await Assert.ThrowsAsync<StoreException>(() => ListAsync(Head + rest + "</ListBucketResult>", query));
+        Assert.Equal(StoreErrorKind.UnexpectedAnswer, ex.Kind);
         Assert.Contains(message, ex.Message);
         Assert.Contains("the listing of s3://bucket", ex.Message);
     }
@@ -185,7 +186,7 @@ public class ListingGuardTests
     [InlineData(404, "<Error><Code>NoSuchBucket</Code><Message>x</Message></Error>", "application/xml", "bucket 'bucket' does not exist")]
     public async Task Answers_that_are_not_listings_are_errors_in_S3_terms(int status, string body, string contentType, string message)
     {
-        var ex = await Assert.ThrowsAsync<S3Exception>(() => ListAsync(body, status: status, contentType: contentType));
+        var ex = await Assert.ThrowsAsync<StoreException>(() => ListAsync(body, status: status, contentType: contentType));
         Assert.Contains(message, ex.Message);
     }
 }

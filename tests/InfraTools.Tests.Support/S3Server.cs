@@ -1,4 +1,4 @@
-using InfraTools.Cli;
+using InfraTools.Secrets;
 using InfraTools.S3;
 
 namespace InfraTools.Tests;
@@ -40,7 +40,7 @@ public sealed class S3Server
     }
 
     /// <summary>An S3 client in the test process, for setting up and checking buckets.</summary>
-    public S3Client Client() => new(new S3Settings(new Uri(Endpoint), new Secret(AccessKey), new Secret(SecretKey), null, "us-east-1", S3Addressing.Path));
+    public S3Store Client() => new(new S3Settings(new Uri(Endpoint), new Secret(AccessKey), new Secret(SecretKey), null, "us-east-1", S3Addressing.Path));
 
     /// <summary>Creates a new, empty bucket with a unique name.</summary>
     public async Task<string> NewBucketAsync(string purpose = "t")

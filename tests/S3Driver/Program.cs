@@ -3,6 +3,7 @@ using System.Globalization;
 using InfraTools.Cli;
 using InfraTools.Monitoring;
 using InfraTools.S3;
+using InfraTools.Storage;
 using Prometheus;
 
 const string tool = "s3-driver";
@@ -11,7 +12,8 @@ CommonOptions.AddTo(root, s3: true, metrics: false);
 var countRequests = new Option<bool>("--count-requests") { Description = "Print the number of HTTP requests sent to stderr", Recursive = true };
 root.Options.Add(countRequests);
 
-Command Cmd(string name, string description, Func<ToolContext, S3Client, Task> run, params Symbol[] symbols)
+// A test driver binds nothing: its "options record" is the parse result itself.
+Command Cmd(string name, string description, Func<ParseResult, ToolContext, S3Store, Task> run, params Symbol[] symbols)
 {
     var command = new Command(name, description);
     foreach (var symbol in symbols)
@@ -19,13 +21,13 @@ Command Cmd(string name, string description, Func<ToolContext, S3Client, Task> r
         if (symbol is Argument argument) command.Arguments.Add(argument);
         else command.Options.Add((Option)symbol);
     }
-    ToolHost.SetAction(command, tool, async context =>
+    ToolHost.SetAction(command, tool, parse => parse, (parse, context) => new DriverRun(async () =>
     {
-        using var client = new S3Client(context.ReadS3Settings());
-        await run(context, client);
-        if (context.Parse.GetValue(countRequests)) Console.Error.WriteLine($"requests={client.RequestsSent}");
+        using var client = new S3Store(context.ReadS3Settings());
+        await run(parse, context, client);
+        if (parse.GetValue(countRequests)) Console.Error.WriteLine($"requests={client.RequestsSent}");
         return ExitCodes.Ok;
-    });
+    }));
     root.Subcommands.Add(command);
     return command;
 }
@@ -37,12 +39,12 @@ var keys = new Argument<string[]>("keys") { Arity = ArgumentArity.ZeroOrMore };
 var meta = new Option<string[]>("--meta") { Description = "name=value user metadata", AllowMultipleArgumentsPerToken = false };
 var range = new Option<string?>("--range") { Description = "FROM-TO byte range" };
 
-Cmd("mb", "Create a bucket", async (c, s3) => await s3.MakeBucketAsync(c.Parse.GetValue(bucketArg)!, c.Stopping), bucketArg);
-Cmd("exists", "Print whether a bucket exists", async (c, s3) =>
-    Console.WriteLine(await s3.BucketExistsAsync(c.Parse.GetValue(bucketArg)!, c.Stopping) ? "true" : "false"), bucketArg);
-Cmd("ls", "List objects under a prefix: key, size, etag, last-modified", async (c, s3) =>
+Cmd("mb", "Create a bucket", async (p, c, s3) => await s3.MakeBucketAsync(p.GetValue(bucketArg)!, c.Stopping), bucketArg);
+Cmd("exists", "Print whether a bucket exists", async (p, c, s3) =>
+    Console.WriteLine(await s3.BucketExistsAsync(p.GetValue(bucketArg)!, c.Stopping) ? "true" : "false"), bucketArg);
+Cmd("ls", "List objects under a prefix: key, size, etag, last-modified", async (p, c, s3) =>
 {
-    var loc = S3Location.Parse(c.Parse.GetValue(location)!);
+    var loc = S3Location.Parse(p.GetValue(location)!);
     var count = 0;
     await foreach (var o in s3.ListAsync(loc.Bucket, loc.Path, c.Stopping))
     {
@@ -51,42 +53,43 @@ Cmd("ls", "List objects under a prefix: key, size, etag, last-modified", async (
     }
     Console.Error.WriteLine($"count={count}");
 }, location);
-Cmd("stat", "Print an object's size, etag, last-modified, content type and metadata", async (c, s3) =>
+Cmd("stat", "Print an object's size, etag, last-modified, content type and metadata", async (p, c, s3) =>
 {
-    var loc = S3Location.Parse(c.Parse.GetValue(location)!);
+    var loc = S3Location.Parse(p.GetValue(location)!);
     var info = await s3.StatAsync(loc.Bucket, loc.RequireKey("location"), c.Stopping);
     PrintInfo(info);
 }, location);
-Cmd("get", "Download an object to a file", async (c, s3) =>
+Cmd("get", "Download an object to a file", async (p, c, s3) =>
 {
-    var loc = S3Location.Parse(c.Parse.GetValue(location)!);
-    (long, long)? byteRange = c.Parse.GetValue(range) is { } r
+    var loc = S3Location.Parse(p.GetValue(location)!);
+    (long, long)? byteRange = p.GetValue(range) is { } r
         ? (long.Parse(r.Split('-')[0], CultureInfo.InvariantCulture), long.Parse(r.Split('-')[1], CultureInfo.InvariantCulture))
         : null;
     var info = await s3.GetAsync(loc.Bucket, loc.RequireKey("location"), async (stream, _, ct) =>
     {
-        await using var output = File.Create(c.Parse.GetValue(file)!);
+        await using var output = File.Create(p.GetValue(file)!);
         await stream.CopyToAsync(output, ct);
-    }, byteRange, c.Stopping);
+    }, new GetOptions(Range: byteRange), c.Stopping);
     PrintInfo(info);
 }, location, file, range);
-Cmd("put", "Upload a file", async (c, s3) =>
+Cmd("put", "Upload a file", async (p, c, s3) =>
 {
-    var loc = S3Location.Parse(c.Parse.GetValue(location)!);
-    var metadata = (c.Parse.GetValue(meta) ?? []).Select(m => m.Split('=', 2)).ToDictionary(p => p[0], p => p[1]);
-    await using var input = File.OpenRead(c.Parse.GetValue(file)!);
-    var etag = await s3.PutAsync(loc.Bucket, loc.RequireKey("location"), input, input.Length, metadata, null, c.Stopping);
+    var loc = S3Location.Parse(p.GetValue(location)!);
+    var metadata = (p.GetValue(meta) ?? []).Select(m => m.Split('=', 2)).ToDictionary(pair => pair[0], pair => pair[1]);
+    await using var input = File.OpenRead(p.GetValue(file)!);
+    var etag = await s3.PutAsync(loc.Bucket, loc.RequireKey("location"), input, input.Length, new PutOptions(Metadata: metadata), c.Stopping);
     Console.WriteLine($"etag={etag}");
 }, file, location, meta);
-Cmd("rm", "Delete one object", async (c, s3) =>
+Cmd("rm", "Delete one object", async (p, c, s3) =>
 {
-    var loc = S3Location.Parse(c.Parse.GetValue(location)!);
-    await s3.DeleteAsync(loc.Bucket, loc.RequireKey("location"), c.Stopping);
+    var loc = S3Location.Parse(p.GetValue(location)!);
+    var failures = await s3.DeleteManyAsync(loc.Bucket, [loc.RequireKey("location")], c.Stopping);
+    if (failures.Count > 0) throw new StoreException(StoreErrorKind.ServerError, $"delete failed: {failures[0].Error}");
 }, location);
-Cmd("rm-many", "Delete keys in batches (keys as arguments or one per line on stdin)", async (c, s3) =>
+Cmd("rm-many", "Delete keys in batches (keys as arguments or one per line on stdin)", async (p, c, s3) =>
 {
-    var bucket = c.Parse.GetValue(bucketArg)!;
-    var list = c.Parse.GetValue(keys) is { Length: > 0 } given ? given.ToList() : ReadLines(Console.In);
+    var bucket = p.GetValue(bucketArg)!;
+    var list = p.GetValue(keys) is { Length: > 0 } given ? given.ToList() : ReadLines(Console.In);
     var failures = await s3.DeleteManyAsync(bucket, list, c.Stopping);
     foreach (var (key, error) in failures) Console.WriteLine($"failed\t{key}\t{error}");
     Console.WriteLine($"deleted={list.Count - failures.Count}");
@@ -95,7 +98,7 @@ Cmd("rm-many", "Delete keys in batches (keys as arguments or one per line on std
 var metricsPath = new Argument<string>("path");
 var metricsCommand = new Command("write-metrics", "Write a sample textfile with the shared metrics writer");
 metricsCommand.Arguments.Add(metricsPath);
-ToolHost.SetAction(metricsCommand, tool, async c =>
+ToolHost.SetAction(metricsCommand, tool, parse => parse, (p, c) => new DriverRun(async () =>
 {
     var registry = Metrics.NewCustomRegistry();
     var factory = Metrics.WithCustomRegistry(registry);
@@ -103,14 +106,14 @@ ToolHost.SetAction(metricsCommand, tool, async c =>
     factory.CreateGauge("s3_driver_objects", "Objects handled by the last run.").Set(42);
     factory.CreateGauge("s3_driver_bytes", "Bytes handled by the last run.", "name").WithLabels("acme").Set(1234);
     factory.CreateCounter("s3_driver_runs_total", "Runs since the counter was created.").Inc();
-    await TextfileMetrics.WriteAsync(registry, c.Parse.GetValue(metricsPath)!, c.Stopping);
+    await TextfileMetrics.WriteAsync(registry, p.GetValue(metricsPath)!, c.Stopping);
     return ExitCodes.Ok;
-});
+}));
 root.Subcommands.Add(metricsCommand);
 
 return ToolHost.Run(tool, root, args);
 
-static void PrintInfo(S3ObjectInfo info)
+static void PrintInfo(ObjectInfo info)
 {
     Console.WriteLine($"size={info.Size}");
     Console.WriteLine($"etag={info.ETag}");
@@ -124,4 +127,11 @@ static List<string> ReadLines(TextReader reader)
     var lines = new List<string>();
     while (reader.ReadLine() is { } line) if (line.Length > 0) lines.Add(line);
     return lines;
+}
+
+/// <summary>One driver command as a run of the shared host.</summary>
+sealed class DriverRun(Func<Task<int>> run) : IToolRun
+{
+    public RunReport? Report => null;
+    public async Task<ToolResult> RunAsync() => await run();
 }

@@ -1,7 +1,7 @@
 using InfraTools.Cli;
 using InfraTools.Files;
 using InfraTools.Interop;
-using InfraTools.S3;
+using InfraTools.Storage;
 using InfraTools.Time;
 using Serilog;
 
@@ -22,15 +22,30 @@ public enum Outcome
     Failed,
 }
 
+/// <summary>The outcome label values of the metric, in the order they are written.</summary>
+public static class Outcomes
+{
+    public static readonly Outcome[] All = [Outcome.Restored, Outcome.Present, Outcome.NoBackup, Outcome.Invalid, Outcome.Failed];
+
+    public static string Label(Outcome outcome) => outcome switch
+    {
+        Outcome.Restored => "restored",
+        Outcome.Present => "present",
+        Outcome.NoBackup => "no_backup",
+        Outcome.Invalid => "invalid",
+        _ => "failed",
+    };
+}
+
 /// <summary>The result of a run; <see cref="Error"/> is set when the outcome is <see cref="Outcome.Failed"/>.</summary>
-public sealed record RestoreResult(Outcome Outcome, ToolException? Error = null);
+public sealed record RestoreResult(Outcome Outcome, Exception? Error = null);
 
 /// <summary>
 /// Restores Traefik's acme.json from S3 when the local file is missing or empty. Never touches a non-empty
 /// local file, installs only content that parses as a JSON object (atomically, mode 0600), and retries
 /// transient S3 failures with exponential backoff until the timeout.
 /// </summary>
-public sealed class AcmeRestorer(S3Client s3, S3Location source, string key, string file, string target, TimeSpan timeout, ILogger log)
+public sealed class AcmeRestorer(IObjectStore s3, S3Location source, string key, string file, string target, TimeSpan timeout, ILogger log)
 {
     /// <summary>Largest backup accepted; a real acme.json is kilobytes, a few MB with thousands of certificates.</summary>
     public const long MaxSize = 64L << 20;
@@ -98,12 +113,12 @@ public sealed class AcmeRestorer(S3Client s3, S3Location source, string key, str
         {
             content = await DownloadWithRetriesAsync(stopping).ConfigureAwait(false);
         }
-        catch (S3Exception ex) when (ex.Kind == S3ErrorKind.ObjectNotFound)
+        catch (StoreException ex) when (ex.Kind == StoreErrorKind.ObjectNotFound)
         {
             log.Information("no backup at {Source} yet: Traefik will create a new ACME account and certificates", Where);
             return new RestoreResult(Outcome.NoBackup);
         }
-        catch (ToolException ex)
+        catch (StoreException ex)
         {
             return new RestoreResult(Outcome.Failed, ex);
         }
@@ -149,15 +164,15 @@ public sealed class AcmeRestorer(S3Client s3, S3Location source, string key, str
             }
             catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
             {
-                throw new S3Exception(S3ErrorKind.Unreachable,
-                    $"no answer from {s3.Settings.EndpointText} within --timeout {GoDuration.Format(timeout)} ({attempt} attempts): check S3_ENDPOINT and that the server is up");
+                throw new StoreException(StoreErrorKind.Unreachable,
+                    $"no answer from {s3.Endpoint} within --timeout {GoDuration.Format(timeout)} ({attempt} attempts): check S3_ENDPOINT and that the server is up");
             }
-            catch (S3Exception ex) when (ex.IsTransient)
+            catch (StoreException ex) when (ex.IsTransient)
             {
                 var elapsed = DateTime.UtcNow - started;
                 // Give up when the next attempt could not start before the deadline.
                 if (timeout - elapsed <= delay)
-                    throw new S3Exception(ex.Kind, $"{ex.Message} (gave up after {attempt} attempts in {GoDuration.Format(elapsed)}, --timeout {GoDuration.Format(timeout)})", ex);
+                    throw new StoreException(ex.Kind, $"{ex.Message} (gave up after {attempt} attempts in {GoDuration.Format(elapsed)}, --timeout {GoDuration.Format(timeout)})", ex);
                 log.Warning("attempt {Attempt} failed: {Error}; retrying in {Delay}", attempt, ex.Message, GoDuration.Format(delay));
                 await Task.Delay(delay, stopping).ConfigureAwait(false);
                 delay = delay * 2 < MaxDelay ? delay * 2 : MaxDelay;

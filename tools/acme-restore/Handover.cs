@@ -1,7 +1,8 @@
 using System.Collections;
 using System.Runtime.InteropServices;
+using InfraTools.Interop;
 using InfraTools.Cli;
-using InfraTools.S3;
+
 
 namespace InfraTools.AcmeRestore;
 
@@ -18,7 +19,7 @@ public static class HandoverExitCodes
 /// The command acme-restore replaces itself with: its resolved path, its arguments and the environment it gets
 /// (the inherited one without the scrubbed variables).
 /// </summary>
-public sealed class Handover
+public sealed class Handover : IHandover
 {
     /// <summary>execvp's fallback when PATH is not set.</summary>
     private const string DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -108,11 +109,10 @@ public sealed class Handover
         // execve keeps ignored and blocked signals. Start the command the way Docker starts PID 1: nothing blocked
         // (whatever the parent of acme-restore blocked, Traefik must get SIGTERM), and SIGPIPE back to its default
         // action (the .NET runtime ignores it).
-        _ = PthreadSigmask(SigSetMask, new byte[SigSetSize], IntPtr.Zero);
-        _ = Signal(SigPipe, SigDfl);
-        _ = Execve(path, argv, envp);
-        var errno = Marshal.GetLastPInvokeError();
-        return $"cannot start {Path}: {Marshal.GetPInvokeErrorMessage(errno)}";
+        Libc.UnblockAllSignals();
+        Libc.DefaultAction(Libc.SIGPIPE);
+        var errno = Libc.Execve(path, argv, envp);
+        return $"cannot start {Path}: {Libc.ErrorText(errno)}";
     }
 
     private static IntPtr[] NullTerminated(IEnumerable<string> values) =>
@@ -124,24 +124,5 @@ public sealed class Handover
             throw new UsageException($"'{name}' is not an environment variable name: give --scrub and --keep a name such as EXOSCALE_SECRET");
     }
 
-    private static bool IsExecutable(string path) => Access(path, XOk) == 0;
-
-    private const int XOk = 1;
-    private const int SigPipe = 13;
-    private const int SigSetMask = 2;
-    /// <summary>sizeof(sigset_t) in glibc and musl; all zero is the empty set.</summary>
-    private const int SigSetSize = 128;
-    private static readonly IntPtr SigDfl = IntPtr.Zero;
-
-    [DllImport("libc", EntryPoint = "access", SetLastError = true)]
-    private static extern int Access([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int mode);
-
-    [DllImport("libc", EntryPoint = "execve", SetLastError = true)]
-    private static extern int Execve(IntPtr path, IntPtr[] argv, IntPtr[] envp);
-
-    [DllImport("libc", EntryPoint = "pthread_sigmask")]
-    private static extern int PthreadSigmask(int how, byte[] set, IntPtr oldSet);
-
-    [DllImport("libc", EntryPoint = "signal")]
-    private static extern IntPtr Signal(int signal, IntPtr handler);
+    private static bool IsExecutable(string path) => Libc.CanExecute(path);
 }

@@ -1,4 +1,4 @@
 using InfraTools.Backup;
 using InfraTools.Cli;
 
-return ToolHost.Run(BackupCommand.Tool, BackupCommand.Create(), args);
+return ToolHost.Run(BackupCli.Tool, BackupCli.Create(), args);

@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
-using InfraTools.S3;
+using InfraTools.Storage;
 
 namespace InfraTools.Backup;
 
@@ -26,7 +26,7 @@ public static partial class Snapshots
     /// complete marker's Last-Modified (for an incomplete one, its newest object's). Oldest first by that time, so a
     /// snapshot named from a host whose clock was ahead is not taken for the newest forever.
     /// </summary>
-    public static List<SnapshotInfo> Find(IEnumerable<S3Object> listing, string prefix)
+    public static List<SnapshotInfo> Find(IEnumerable<StoredObject> listing, string prefix)
     {
         var found = new Dictionary<string, SnapshotInfo>(StringComparer.Ordinal);
         foreach (var item in listing)

@@ -1,4 +1,4 @@
 using InfraTools.Cli;
 using InfraTools.ContentPull;
 
-return ToolHost.Run(ContentPullCommand.Tool, ContentPullCommand.Create(), args);
+return ToolHost.Run(ContentPullCli.Tool, ContentPullCli.Create(), args);

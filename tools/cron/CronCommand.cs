@@ -9,6 +9,7 @@ using InfraTools.Cron.Processes;
 using InfraTools.Cron.Scheduling;
 using InfraTools.Monitoring;
 using InfraTools.S3;
+using InfraTools.Secrets;
 
 namespace InfraTools.Cron;
 
@@ -115,7 +116,7 @@ public static class CronCommand
         RegisterSecrets();
         if (!GoFormat.TryParseDuration(parse.GetValue(GracePeriod)!, out var grace) || grace < TimeSpan.Zero)
             throw new UsageException($"-grace-period '{parse.GetValue(GracePeriod)}' is not a duration such as 30s or 5m");
-        var metricsPath = CommonOptions.MetricsPath(parse, Environment.GetEnvironmentVariable);
+        var metricsPath = CommonOptions.MetricsPath(parse.GetValue(CommonOptions.MetricsFile), Environment.GetEnvironmentVariable);
         var settings = new CronSettings(path, parse.GetValue(Overlapping), parse.GetValue(PassthroughLogs), !parse.GetValue(NoReap), grace, parse.GetValue(Debug));
 
         if (parse.GetValue(Test)) return TestCrontab(path, log, parse.GetValue(NextRuns), parse.GetValue(From));

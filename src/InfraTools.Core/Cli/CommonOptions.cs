@@ -1,6 +1,5 @@
 using System.CommandLine;
 using InfraTools.Logging;
-using InfraTools.S3;
 
 namespace InfraTools.Cli;
 
@@ -62,16 +61,16 @@ public static class CommonOptions
         }
     }
 
-    public static LogOptions LogOptions(ParseResult parse) =>
-        new(parse.GetValue(Json), parse.GetValue(Debug), parse.GetValue(Quiet));
-
-    public static S3SettingsOverrides S3Overrides(ParseResult parse) =>
-        new(parse.GetValue(Endpoint), parse.GetValue(Region), parse.GetValue(Addressing), parse.GetValue(IoTimeout));
+    /// <summary>The shared flags of a parse result, bound once.</summary>
+    public static CommonSettings Bind(ParseResult parse) => new(
+        new LogOptions(parse.GetValue(Json), parse.GetValue(Debug), parse.GetValue(Quiet)),
+        parse.GetValue(MetricsFile),
+        new S3SettingsOverrides(parse.GetValue(Endpoint), parse.GetValue(Region), parse.GetValue(Addressing), parse.GetValue(IoTimeout)));
 
     /// <summary>--metrics-file, else METRICS_FILE, else null (no metrics written).</summary>
-    public static string? MetricsPath(ParseResult parse, Func<string, string?> environment)
+    public static string? MetricsPath(string? flag, Func<string, string?> environment)
     {
-        var path = parse.GetValue(MetricsFile);
+        var path = flag;
         if (string.IsNullOrEmpty(path)) path = environment("METRICS_FILE");
         if (string.IsNullOrEmpty(path)) return null;
         if (!path.EndsWith(".prom", StringComparison.Ordinal))
@@ -79,3 +78,6 @@ public static class CommonOptions
         return path;
     }
 }
+
+/// <summary>The flags every tool shares, bound once: logging, the metrics file, the S3 connection overrides.</summary>
+public sealed record CommonSettings(LogOptions Log, string? MetricsFile, S3SettingsOverrides S3);

@@ -37,6 +37,25 @@ public sealed class FileLock : IDisposable
         return null;
     }
 
+    /// <summary>The lock file's content (through the locked descriptor: a second open would meet the lock).</summary>
+    public string ReadContent()
+    {
+        using var handle = new Microsoft.Win32.SafeHandles.SafeFileHandle(_fd, ownsHandle: false);
+        var buffer = new byte[4096];
+        var read = RandomAccess.Read(handle, buffer, 0);
+        return System.Text.Encoding.UTF8.GetString(buffer, 0, read);
+    }
+
+    /// <summary>Replaces the lock file's content and makes it durable.</summary>
+    public void WriteContent(string text)
+    {
+        using var handle = new Microsoft.Win32.SafeHandles.SafeFileHandle(_fd, ownsHandle: false);
+        var bytes = System.Text.Encoding.UTF8.GetBytes(text);
+        RandomAccess.SetLength(handle, 0);
+        RandomAccess.Write(handle, bytes, 0);
+        if (Libc.Fsync(_fd) != 0) throw Libc.Error(Libc.LastError, "cannot write the lock file");
+    }
+
     public void Dispose()
     {
         var fd = Interlocked.Exchange(ref _fd, -1);

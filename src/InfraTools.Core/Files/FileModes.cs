@@ -1,5 +1,3 @@
-using InfraTools.Cli;
-
 namespace InfraTools.Files;
 
 /// <summary>File and directory modes given to what a tool creates, whatever the process umask.</summary>
@@ -11,21 +9,20 @@ public sealed record FileModes(UnixFileMode File, UnixFileMode Directory)
     /// <summary>0600 files, 0700 directories.</summary>
     public static readonly FileModes Private = new(AtomicFile.OwnerOnly, (UnixFileMode)0x1C0);
 
-    /// <summary>Parses --chmod FILE[:DIR] in octal; without DIR, directories get the file mode plus x wherever it has r.</summary>
-    public static FileModes ParseChmod(string text, string option = "--chmod")
+    /// <summary>FILE[:DIR] in octal; without DIR, directories get the file mode plus x wherever it has r. Null if malformed.</summary>
+    public static FileModes? ParseChmod(string text)
     {
         var parts = text.Split(':');
-        if (parts.Length > 2 || !parts.All(IsOctal))
-            throw new UsageException($"{option} '{text}' is not FILE[:DIR] in octal, e.g. 0644 or 0640:0750");
+        if (parts.Length > 2 || !parts.All(IsOctal)) return null;
         var file = Convert.ToInt32(parts[0], 8);
         var directory = parts.Length == 2 ? Convert.ToInt32(parts[1], 8) : file | ((file & 0x124) >> 2);
         return new FileModes((UnixFileMode)file, (UnixFileMode)directory);
     }
 
-    /// <summary>Modes from an octal umask: files 0666 and directories 0777 without the masked bits.</summary>
-    public static FileModes FromUmask(string text, string option = "--umask")
+    /// <summary>Modes from an octal umask: files 0666 and directories 0777 without the masked bits. Null if malformed.</summary>
+    public static FileModes? FromUmask(string text)
     {
-        if (!IsOctal(text)) throw new UsageException($"{option} '{text}' is not an octal mask, e.g. 022 or 027");
+        if (!IsOctal(text)) return null;
         var mask = Convert.ToInt32(text, 8);
         return new FileModes((UnixFileMode)(0x1B6 & ~mask), (UnixFileMode)(0x1FF & ~mask));
     }

@@ -309,4 +309,59 @@ public static unsafe partial class Libc
 
     /// <summary>A close-on-exec duplicate of <paramref name="fd"/> (F_DUPFD_CLOEXEC).</summary>
     public static int Dup(int fd) => Fcntl(fd, 1030, 0);
+
+    // --- processes and signals ---------------------------------------------------------------------------------
+
+    /// <summary>Signal numbers (x86-64 and arm64 Linux share them).</summary>
+    public const int SIGHUP = 1, SIGINT = 2, SIGQUIT = 3, SIGKILL = 9, SIGUSR2 = 12, SIGPIPE = 13, SIGTERM = 15, SIGCHLD = 17, SIGSTOP = 19;
+
+    /// <summary>A generous upper bound of sigset_t (128 bytes in glibc and musl); all zero is the empty set.</summary>
+    public const int SigSetSize = 256;
+
+    private const int SIG_SETMASK = 2;
+    private const int X_OK = 1;
+
+    [LibraryImport(Name, EntryPoint = "access", SetLastError = true)]
+    private static partial int AccessRaw(byte* path, int mode);
+
+    [LibraryImport(Name, EntryPoint = "execve", SetLastError = true)]
+    private static partial int ExecveRaw(nint path, nint* argv, nint* envp);
+
+    [LibraryImport(Name, EntryPoint = "pthread_sigmask")]
+    private static partial int PthreadSigmask(int how, byte* set, byte* oldSet);
+
+    [LibraryImport(Name, EntryPoint = "signal")]
+    private static partial nint SignalRaw(int signal, nint handler);
+
+    [LibraryImport(Name, EntryPoint = "kill", SetLastError = true)]
+    public static partial int Kill(int pid, int signal);
+
+    /// <summary>True if this process may execute <paramref name="path"/> (access X_OK).</summary>
+    public static bool CanExecute(string path)
+    {
+        var bytes = Bytes(path);
+        fixed (byte* p = bytes) return AccessRaw(p, X_OK) == 0;
+    }
+
+    /// <summary>Unblocks every signal of the calling thread.</summary>
+    public static void UnblockAllSignals()
+    {
+        var empty = stackalloc byte[SigSetSize];
+        new Span<byte>(empty, SigSetSize).Clear();
+        _ = PthreadSigmask(SIG_SETMASK, empty, null);
+    }
+
+    /// <summary>Puts a signal back to its default action (SIG_DFL).</summary>
+    public static void DefaultAction(int signal) => _ = SignalRaw(signal, 0);
+
+    /// <summary>execve(2) with NUL-terminated arrays of UTF-8 strings; returns errno (it returns only on failure).</summary>
+    public static int Execve(nint path, nint[] argv, nint[] envp)
+    {
+        fixed (nint* a = argv)
+        fixed (nint* e = envp)
+        {
+            _ = ExecveRaw(path, a, e);
+            return LastError;
+        }
+    }
 }

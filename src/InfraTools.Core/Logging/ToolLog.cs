@@ -1,4 +1,4 @@
-using InfraTools.Cli;
+using InfraTools.Secrets;
 using Serilog;
 using Serilog.Core;
 using Serilog.Events;

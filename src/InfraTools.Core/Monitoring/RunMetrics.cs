@@ -31,8 +31,9 @@ public sealed class RunMetrics
         foreach (var (labelValue, value) in values) gauge.WithLabels([.. _labelValues, labelValue]).Set(value);
     }
 
+    /// <summary>Writes the file; without <paramref name="successMetrics"/> only the run's time and duration are standard (acme-restore reports an outcome instead).</summary>
     public static async Task WriteAsync(string path, string prefix, string what, IReadOnlyList<(string Name, string Value)> labels,
-        DateTimeOffset started, TimeSpan duration, bool success, Action<RunMetrics> addMore)
+        DateTimeOffset started, TimeSpan duration, bool success, bool successMetrics, Action<RunMetrics> addMore)
     {
         var registry = Metrics.NewCustomRegistry();
         var metrics = new RunMetrics(Metrics.WithCustomRegistry(registry), labels);
@@ -40,9 +41,9 @@ public sealed class RunMetrics
         var labelText = string.Join(',', labels.Select(l => $"{l.Name}=\"{l.Value}\""));
         var startedSeconds = started.ToUnixTimeMilliseconds() / 1000.0;
         var lastSuccess = success ? startedSeconds : TextfileMetrics.ReadSample(path, lastSuccessName, labelText);
-        if (lastSuccess is { } value) metrics.Gauge(lastSuccessName, $"Unix time at which the last fully successful {what} started.", value);
+        if (successMetrics && lastSuccess is { } value) metrics.Gauge(lastSuccessName, $"Unix time at which the last fully successful {what} started.", value);
         metrics.Gauge($"{prefix}_last_run_timestamp_seconds", $"Unix time at which the last {what} started.", startedSeconds);
-        metrics.Gauge($"{prefix}_last_run_success", $"1 if the last {what} succeeded completely, else 0.", success ? 1 : 0);
+        if (successMetrics) metrics.Gauge($"{prefix}_last_run_success", $"1 if the last {what} succeeded completely, else 0.", success ? 1 : 0);
         metrics.Gauge($"{prefix}_last_run_duration_seconds", $"How long the last {what} took.", duration.TotalSeconds);
         addMore(metrics);
         await TextfileMetrics.WriteAsync(registry, path).ConfigureAwait(false);

@@ -5,7 +5,7 @@ using Minio.Helper;
 namespace InfraTools.S3;
 
 /// <summary>
-/// The ETag an S3 server gives an object uploaded by <see cref="S3Client.PutAsync"/>: the MD5 of the content for
+/// The ETag an S3 server gives an object uploaded by <see cref="S3Store.PutAsync"/>: the MD5 of the content for
 /// a single-part upload, or MD5(part MD5s) + "-N" for a multipart upload with Minio's part size. Used to verify
 /// uploads and to tell whether a local file equals a remote object without downloading it.
 /// </summary>

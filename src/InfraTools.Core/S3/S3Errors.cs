@@ -2,13 +2,14 @@ using System.Net;
 using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Xml;
+using InfraTools.Storage;
 using InfraTools.Time;
 using Minio.Exceptions;
 
 namespace InfraTools.S3;
 
 /// <summary>
-/// The one place where whatever went wrong with an S3 request becomes an <see cref="S3Exception"/>: an error
+/// The one place where whatever went wrong with an S3 request becomes a <see cref="StoreException"/>: an error
 /// answer (parsed here from its XML, whatever the status), an answer that is not S3 at all (an HTML page from a
 /// web server or proxy, an empty body), or a network failure (refused, reset, stalled). Messages say what
 /// happened in S3 terms and what to check; they never show .NET internals.
@@ -16,50 +17,51 @@ namespace InfraTools.S3;
 internal static class S3Errors
 {
     /// <summary>The exception for a non-success answer to <paramref name="request"/>, from its status, content type and body.</summary>
-    public static S3Exception FromResponse(HttpStatusCode status, string? contentType, byte[] body, S3Request request, string endpoint)
+    public static StoreException FromResponse(HttpStatusCode status, string? contentType, byte[] body, S3Request request, string endpoint)
     {
+        if (status == HttpStatusCode.NotModified) return new StoreException(StoreErrorKind.NotModified, $"{request.Where} has not changed");
         var (code, message) = ParseError(body);
         if (code is not null) return FromCode(code, message, (int)status, request, endpoint);
         var what = body.Length == 0 ? "an empty body" : contentType ?? "a body without a content type";
         var statusText = $"HTTP {(int)status} {ReasonPhrase(status)}";
         // A 5xx from a proxy in front of S3 (502 while the server restarts) may pass; a 4xx page will not.
-        var kind = (int)status >= 500 ? S3ErrorKind.ServerError : S3ErrorKind.UnexpectedAnswer;
-        return new S3Exception(kind,
+        var kind = (int)status >= 500 ? StoreErrorKind.ServerError : StoreErrorKind.UnexpectedAnswer;
+        return new StoreException(kind,
             $"{request.Operation} {request.Where} failed: the server at {endpoint} answered {statusText} with {what}, not an S3 error: check that S3_ENDPOINT is the S3 service's URL, not a web site or proxy");
     }
 
     /// <summary>The exception for an S3 error code (NoSuchKey, AccessDenied...).</summary>
-    public static S3Exception FromCode(string code, string? message, int status, S3Request request, string endpoint, Exception? inner = null)
+    public static StoreException FromCode(string code, string? message, int status, S3Request request, string endpoint, Exception? inner = null)
     {
         var detail = string.IsNullOrWhiteSpace(message) ? "" : $": {message.Trim().TrimEnd('.')}";
         return code switch
         {
-            "NoSuchBucket" => new S3Exception(S3ErrorKind.BucketNotFound,
+            "NoSuchBucket" => new StoreException(StoreErrorKind.BucketNotFound,
                 $"bucket '{request.Bucket}' does not exist at {endpoint}: check the bucket name in the s3:// URL, or create the bucket", inner),
-            "NoSuchKey" => new S3Exception(S3ErrorKind.ObjectNotFound, $"{request.Where} does not exist", inner),
-            "SignatureDoesNotMatch" or "InvalidAccessKeyId" or "InvalidToken" or "ExpiredToken" or "TokenRefreshRequired" => new S3Exception(
-                S3ErrorKind.AuthenticationFailed,
+            "NoSuchKey" => new StoreException(StoreErrorKind.ObjectNotFound, $"{request.Where} does not exist", inner),
+            "SignatureDoesNotMatch" or "InvalidAccessKeyId" or "InvalidToken" or "ExpiredToken" or "TokenRefreshRequired" => new StoreException(
+                StoreErrorKind.AuthenticationFailed,
                 $"the S3 server at {endpoint} rejected the credentials ({code}): check S3_ACCESS_KEY and S3_SECRET_KEY", inner),
-            "AccessDenied" or "AllAccessDisabled" => new S3Exception(S3ErrorKind.AccessDenied,
+            "AccessDenied" or "AllAccessDisabled" => new StoreException(StoreErrorKind.AccessDenied,
                 $"access denied to {request.Where} on {request.Operation}: check S3_ACCESS_KEY/S3_SECRET_KEY and that they may {request.Operation} in this bucket", inner),
-            _ => new S3Exception(status is >= 400 and < 500 ? S3ErrorKind.UnexpectedAnswer : S3ErrorKind.ServerError,
+            _ => new StoreException(status is >= 400 and < 500 ? StoreErrorKind.UnexpectedAnswer : StoreErrorKind.ServerError,
                 $"{request.Operation} {request.Where} failed: the server answered {code}{(status > 0 ? $" (HTTP {status})" : "")}{detail}", inner),
         };
     }
 
     /// <summary>Network trouble before an answer arrived (the endpoint is unreachable) or while its body was read (the transfer broke).</summary>
-    public static S3Exception FromNetwork(Exception ex, S3Request request, string endpoint, bool duringBody, TimeSpan ioTimeout)
+    public static StoreException FromNetwork(Exception ex, S3Request request, string endpoint, bool duringBody, TimeSpan ioTimeout)
     {
         var reason = IsIdleTimeout(ex) ? $"nothing received or sent for {GoDuration.Format(ioTimeout)}, S3_IO_TIMEOUT" : Innermost(ex).Message.TrimEnd('.');
         return duringBody
-            ? new S3Exception(S3ErrorKind.Interrupted, $"the transfer of {request.Where} from {endpoint} broke off ({reason}); the local copy, if any, was kept", ex)
-            : new S3Exception(S3ErrorKind.Unreachable, $"cannot reach the S3 endpoint {endpoint} ({reason}): check S3_ENDPOINT and that the server is up", ex);
+            ? new StoreException(StoreErrorKind.Interrupted, $"the transfer of {request.Where} from {endpoint} broke off ({reason}); the local copy, if any, was kept", ex)
+            : new StoreException(StoreErrorKind.Unreachable, $"cannot reach the S3 endpoint {endpoint} ({reason}): check S3_ENDPOINT and that the server is up", ex);
     }
 
     /// <summary>Whatever Minio or HttpClient threw for a request that got no usable answer.</summary>
-    public static S3Exception FromException(Exception ex, S3Request request, string endpoint, TimeSpan ioTimeout)
+    public static StoreException FromException(Exception ex, S3Request request, string endpoint, TimeSpan ioTimeout)
     {
-        if (Find<S3Exception>(ex) is { } known) return known;
+        if (Find<StoreException>(ex) is { } known) return known;
         switch (ex)
         {
             case HttpRequestException or SocketException or ConnectionException or AuthenticationException or OperationCanceledException or IOException:
@@ -75,7 +77,7 @@ internal static class S3Errors
             case MinioException { Response.Code: { Length: > 0 } code } minio:
                 return FromCode(code, minio.Response.Message, 0, request, endpoint, ex);
             default:
-                return new S3Exception(S3ErrorKind.ServerError, $"{request.Operation} {request.Where} failed: {Innermost(ex).Message.TrimEnd('.')}", ex);
+                return new StoreException(StoreErrorKind.ServerError, $"{request.Operation} {request.Where} failed: {Innermost(ex).Message.TrimEnd('.')}", ex);
         }
     }
 

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Xml;
+using InfraTools.Storage;
 
 namespace InfraTools.S3;
 
@@ -13,7 +14,7 @@ namespace InfraTools.S3;
 /// same bucket are answered here without a round trip.</item>
 /// <item>Transient failures (connection reset, 500/502/503/504) of requests that are safe to repeat are
 /// retried twice with a short backoff.</item>
-/// <item>Error answers become <see cref="S3Exception"/>s here (<see cref="S3Errors"/>), and a listing page
+/// <item>Error answers become <see cref="StoreException"/>s here (<see cref="S3Errors"/>), and a listing page
 /// that is not a whole S3 listing is refused.</item>
 /// </list>
 /// </summary>
@@ -134,7 +135,7 @@ public sealed class S3HttpHandler(S3Settings settings, HttpMessageHandler inner)
         {
             var contentType = response.Content.Headers.ContentType?.MediaType ?? "no content type";
             response.Dispose();
-            throw new S3Exception(S3ErrorKind.UnexpectedAnswer,
+            throw new StoreException(StoreErrorKind.UnexpectedAnswer,
                 $"the server at {settings.EndpointText} answered a bucket listing with something that is not an S3 listing ({contentType}): check that S3_ENDPOINT is the S3 service's URL, not a web site or proxy");
         }
         if (truncated != true) return;
@@ -143,7 +144,7 @@ public sealed class S3HttpHandler(S3Settings settings, HttpMessageHandler inner)
         {
             response.Dispose();
             var problem = string.IsNullOrEmpty(next) ? "but gave no continuation token for the rest" : "but gave the same continuation token again";
-            throw new S3Exception(S3ErrorKind.UnexpectedAnswer,
+            throw new StoreException(StoreErrorKind.UnexpectedAnswer,
                 $"the listing of {what.Where} from {settings.EndpointText} is incomplete: the server said more keys follow {problem}; an incomplete listing is never used (nothing was deleted)");
         }
     }

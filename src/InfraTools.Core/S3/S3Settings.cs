@@ -1,4 +1,4 @@
-using InfraTools.Cli;
+using InfraTools.Secrets;
 
 namespace InfraTools.S3;
 

@@ -3,25 +3,10 @@ using InfraTools.Files;
 
 namespace InfraTools.Sync;
 
-/// <summary>What an object key means for a local tree.</summary>
-public enum KeyKind
-{
-    /// <summary>A file at <see cref="MappedKey.RelativePath"/>.</summary>
-    File,
-    /// <summary>A folder marker ("dir/"): a directory at <see cref="MappedKey.RelativePath"/>.</summary>
-    Folder,
-    /// <summary>The marker of the prefix itself ("prefix/"): nothing to create.</summary>
-    Root,
-    /// <summary>Cannot be mapped safely; <see cref="MappedKey.Problem"/> says why.</summary>
-    Unsafe,
-}
-
-public readonly record struct MappedKey(KeyKind Kind, string RelativePath, string? Problem);
-
 /// <summary>
-/// Maps object keys to paths below a destination directory and back, refusing every key that could write
-/// outside it or cannot be represented as a file: absolute paths, "." and ".." segments, empty segments,
-/// backslashes, NUL and other control characters, and names longer than the file system allows.
+/// Which relative paths (object keys without their prefix, local names) are safe below a directory: none that
+/// could write outside it or cannot be represented as a file (absolute paths, "." and ".." segments, empty
+/// segments, backslashes, NUL and other control characters, names longer than the file system allows).
 /// </summary>
 public static class KeyPaths
 {
@@ -29,19 +14,6 @@ public static class KeyPaths
     public const int MaxNameBytes = FileNames.MaxNameBytes;
     /// <summary>Longest relative path accepted, in bytes; PATH_MAX is 4096 including the destination.</summary>
     public const int MaxPathBytes = 3800;
-
-    public static MappedKey Map(string key, string prefix)
-    {
-        if (!key.StartsWith(prefix, StringComparison.Ordinal)) return Unsafe(key, "is outside the prefix");
-        var relative = key[prefix.Length..];
-        if (relative.Length == 0) return new MappedKey(KeyKind.Root, "", null);
-        var folder = relative.EndsWith('/');
-        if (folder) relative = relative[..^1];
-        if (relative.Length == 0) return Unsafe(key, "has an empty path segment");
-        var problem = CheckRelativePath(relative);
-        if (problem is not null) return Unsafe(key, problem);
-        return new MappedKey(folder ? KeyKind.Folder : KeyKind.File, relative, null);
-    }
 
     /// <summary>Null if <paramref name="relative"/> ('/'-separated) is a safe path below a directory, else the reason.</summary>
     public static string? CheckRelativePath(string relative)
@@ -62,6 +34,4 @@ public static class KeyPaths
 
     /// <summary>The absolute local path of a relative path that passed <see cref="CheckRelativePath"/>.</summary>
     public static string LocalPath(string root, string relative) => Path.Join(root, relative);
-
-    private static MappedKey Unsafe(string key, string problem) => new(KeyKind.Unsafe, "", problem);
 }

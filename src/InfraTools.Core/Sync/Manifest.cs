@@ -5,16 +5,23 @@ using InfraTools.Files;
 
 namespace InfraTools.Sync;
 
-/// <summary>What was last downloaded to one local path: the object's size and ETag, and the mtime we gave the file.</summary>
+/// <summary>What one path was when its two sides were last known equal: the size, the object's ETag and the local file's mtime.</summary>
 public readonly record struct ManifestEntry(long Size, string ETag, DateTime LocalLastWriteUtc);
 
+/// <summary>The manifest as the planner sees it.</summary>
+public interface IReadOnlyManifest
+{
+    bool TryGet(string relativePath, out ManifestEntry entry);
+}
+
 /// <summary>
-/// The record of the last mirror run, kept outside the destination: relative path → size, ETag and local
-/// mtime. A file whose size and mtime still match its entry, and whose object's size and ETag are unchanged,
-/// is known to be current without reading it or asking the server about it. Stored as a small TSV file
+/// The record of the last run, kept in the state directory (outside any synced tree): relative path → size,
+/// ETag and local mtime. A pair whose local size and mtime and whose object's size and ETag still match its
+/// entry is known to be equal without reading it or asking the server about it (<see cref="ChangeDetector"/>).
+/// Owned by <see cref="SyncState"/>, which locks, loads, records, prunes and saves it. Stored as a small TSV file
 /// (keys with tabs or newlines are refused as unsafe before they get here), written atomically.
 /// </summary>
-public sealed class Manifest
+public sealed class Manifest : IReadOnlyManifest
 {
     private const string Header = "# infra-tools mirror manifest v1: relative path, size, etag, local mtime (ticks, UTC)";
     private readonly Dictionary<string, ManifestEntry> _entries;
@@ -23,25 +30,26 @@ public sealed class Manifest
 
     private Manifest(Dictionary<string, ManifestEntry> entries) => _entries = entries;
 
-    public int Count => _entries.Count;
+    public bool TryGet(string relativePath, out ManifestEntry entry)
+    {
+        lock (_entries) return _entries.TryGetValue(relativePath, out entry);
+    }
 
-    public bool TryGet(string relativePath, out ManifestEntry entry) => _entries.TryGetValue(relativePath, out entry);
-
-    public void Set(string relativePath, ManifestEntry entry)
+    internal void Set(string relativePath, ManifestEntry entry)
     {
         lock (_entries) _entries[relativePath] = entry;
     }
 
-    public void Remove(string relativePath)
+    internal void Remove(string relativePath)
     {
         lock (_entries) _entries.Remove(relativePath);
     }
 
-    /// <summary>Removes the entries whose path satisfies <paramref name="remove"/>.</summary>
-    public void RemoveWhere(Func<string, bool> remove)
+    /// <summary>Keeps only the entries of <paramref name="paths"/>.</summary>
+    internal void KeepOnly(IReadOnlySet<string> paths)
     {
         lock (_entries)
-            foreach (var path in _entries.Keys.Where(remove).ToList()) _entries.Remove(path);
+            foreach (var path in _entries.Keys.Where(p => !paths.Contains(p)).ToList()) _entries.Remove(path);
     }
 
     /// <summary>The manifest file for one (endpoint, bucket, prefix, destination) inside the state directory; <paramref name="destination"/> is resolved (<see cref="LocalPaths.Resolve"/>).</summary>
@@ -54,7 +62,7 @@ public sealed class Manifest
     }
 
     /// <summary>Loads a manifest; a missing or unreadable one is empty (every file is then checked by content).</summary>
-    public static Manifest Load(string path)
+    internal static Manifest Load(string path)
     {
         var entries = new Dictionary<string, ManifestEntry>(StringComparer.Ordinal);
         string[] lines;
@@ -79,7 +87,7 @@ public sealed class Manifest
         return new Manifest(entries);
     }
 
-    public async Task SaveAsync(string path, TempNames? names = null, CancellationToken cancellationToken = default)
+    internal async Task SaveAsync(string path, TempNames? names = null, CancellationToken cancellationToken = default)
     {
         var sb = new StringBuilder(Header).Append('\n');
         lock (_entries)

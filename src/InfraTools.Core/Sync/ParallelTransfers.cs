@@ -1,11 +1,11 @@
-using InfraTools.S3;
+using InfraTools.Storage;
 
 namespace InfraTools.Sync;
 
 /// <summary>
-/// Runs transfers in parallel and sorts their failures: an object that vanished is the caller's to count, an
-/// error that would hit every other transfer too (endpoint unreachable, credentials refused, bucket gone) stops
-/// them all and is rethrown, any other error fails just that item.
+/// Runs transfers in parallel and sorts their failures: an error that would hit every other transfer too
+/// (<see cref="StoreException.StopsTheRun"/>: endpoint unreachable, credentials refused, bucket gone) stops them
+/// all and is rethrown, any other store or file-system error fails just that item.
 /// </summary>
 public static class ParallelTransfers
 {
@@ -13,7 +13,7 @@ public static class ParallelTransfers
         Action<T, Exception> onItemFailed, CancellationToken cancellationToken)
     {
         using var stopAll = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        S3Exception? fatal = null;
+        StoreException? fatal = null;
         try
         {
             await Parallel.ForEachAsync(items, new ParallelOptions { MaxDegreeOfParallelism = parallel, CancellationToken = stopAll.Token },
@@ -23,12 +23,12 @@ public static class ParallelTransfers
                     {
                         await transfer(item, ct).ConfigureAwait(false);
                     }
-                    catch (S3Exception ex) when (IsFatal(ex))
+                    catch (StoreException ex) when (ex.StopsTheRun)
                     {
                         Interlocked.CompareExchange(ref fatal, ex, null);
                         await stopAll.CancelAsync().ConfigureAwait(false);
                     }
-                    catch (Exception ex) when (ex is S3Exception or IOException or UnauthorizedAccessException)
+                    catch (Exception ex) when (ex is StoreException or IOException or UnauthorizedAccessException)
                     {
                         onItemFailed(item, ex);
                     }
@@ -39,7 +39,4 @@ public static class ParallelTransfers
         }
         if (fatal is not null) throw fatal;
     }
-
-    private static bool IsFatal(S3Exception ex) =>
-        ex.Kind is S3ErrorKind.Unreachable or S3ErrorKind.AuthenticationFailed or S3ErrorKind.AccessDenied or S3ErrorKind.BucketNotFound;
 }

@@ -1,5 +1,3 @@
-using System.Text;
-using InfraTools.Cli;
 using InfraTools.Files;
 using InfraTools.Interop;
 using Serilog;
@@ -21,7 +19,9 @@ public sealed class SyncState : IDisposable
     private readonly string? _manifestPath;
     private readonly ILogger _log;
 
-    public Manifest Manifest { get; }
+    /// <summary>The manifest, for the planner; the runner records into it through <see cref="Record"/> and <see cref="Forget"/>.</summary>
+    public IReadOnlyManifest Manifest => _manifest;
+    private readonly Sync.Manifest _manifest;
 
     /// <summary>The names of this run's temporary files; recorded in the state directory when it is writable.</summary>
     public TempNames TempNames { get; }
@@ -29,9 +29,9 @@ public sealed class SyncState : IDisposable
     /// <summary>True when the manifest and the temporary-file tag are kept between runs.</summary>
     public bool Persistent => _manifestPath is not null;
 
-    private SyncState(Manifest manifest, string? manifestPath, FileLock? lockFile, FileLock? localLock, TempNames names, ILogger log)
+    private SyncState(Sync.Manifest manifest, string? manifestPath, FileLock? lockFile, FileLock? localLock, TempNames names, ILogger log)
     {
-        Manifest = manifest;
+        _manifest = manifest;
         _manifestPath = manifestPath;
         _lock = lockFile;
         _localLock = localLock;
@@ -47,31 +47,32 @@ public sealed class SyncState : IDisposable
     public static SyncState Open(string directory, string tool, string endpoint, string bucket, string prefix, string localPath, bool readOnly,
         bool lockLocal, ILogger log)
     {
-        var manifestPath = Manifest.PathFor(directory, endpoint, bucket, prefix, localPath);
-        if (readOnly) return new SyncState(Manifest.Load(manifestPath), null, null, null, TempNames.Random(), log);
+        var manifestPath = Sync.Manifest.PathFor(directory, endpoint, bucket, prefix, localPath);
+        if (readOnly) return new SyncState(Sync.Manifest.Load(manifestPath), null, null, null, TempNames.Random(), log);
 
         var localLock = lockLocal
             ? FileLock.TryAcquireDirectory(localPath)
-              ?? throw new ToolException(ExitCodes.Refused, $"another run is already writing {localPath} (it holds the lock on that directory): not starting a second one")
+              ?? throw new RefusedException($"another run is already writing {localPath} (it holds the lock on that directory): not starting a second one")
             : null;
         try
         {
-            FileLock? lockFile;
+            FileLock? lockFile = null;
             string? tag;
             try
             {
                 Directories.Create(directory, FileModes.Private.Directory);
                 lockFile = FileLock.TryAcquire(manifestPath + ".lock")
-                    ?? throw new ToolException(ExitCodes.Refused, $"another {tool} is already working on {localPath} (lock {manifestPath}.lock): not starting a second one");
-                tag = ReadOrCreateTag(manifestPath + ".lock");
+                    ?? throw new RefusedException($"another {tool} is already working on {localPath} (lock {manifestPath}.lock): not starting a second one");
+                tag = ReadOrCreateTag(lockFile);
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
+                lockFile?.Dispose();
                 log.Warning("state directory {Directory} cannot be written ({Reason}): files are compared by checksum instead of by the manifest, and temporary files of interrupted runs are not cleaned up; set --state-dir to a writable directory",
                     directory, ex.Message);
-                return new SyncState(new Manifest(), null, null, localLock, TempNames.Random(), log);
+                return new SyncState(new Sync.Manifest(), null, null, localLock, TempNames.Random(), log);
             }
-            return new SyncState(Manifest.Load(manifestPath), manifestPath, lockFile, localLock, new TempNames(tag), log);
+            return new SyncState(Sync.Manifest.Load(manifestPath), manifestPath, lockFile, localLock, new TempNames(tag), log);
         }
         catch
         {
@@ -81,29 +82,35 @@ public sealed class SyncState : IDisposable
     }
 
     /// <summary>The tag recorded in the lock file, or a new one written there before any temporary file exists.</summary>
-    private static string ReadOrCreateTag(string lockPath)
+    private static string ReadOrCreateTag(FileLock lockFile)
     {
-        var existing = File.ReadAllText(lockPath).Trim();
+        var existing = lockFile.ReadContent().Trim();
         if (existing.Length == 16 && existing.All(char.IsAsciiHexDigitLower)) return existing;
         var tag = TempNames.Random().Tag;
-        var fd = Libc.Open(lockPath, Libc.O_WRONLY | Libc.O_NOFOLLOW);
-        if (fd < 0) throw Libc.Error(Libc.LastError, $"cannot write {lockPath}");
-        using (var stream = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: true), FileAccess.Write, 0))
-        {
-            stream.SetLength(0);
-            stream.Write(Encoding.ASCII.GetBytes(tag + "\n"));
-            stream.Flush(flushToDisk: true);
-        }
+        lockFile.WriteContent(tag + "\n");
         return tag;
     }
 
-    /// <summary>Saves the manifest. A state directory that cannot take it (full, read-only) is a warning: the manifest is a cache.</summary>
-    public async Task SaveAsync()
+    /// <summary>State that is not kept between runs (restores, snapshots): an empty manifest, nothing locked or saved.</summary>
+    public static SyncState Ephemeral(ILogger log) => new(new Sync.Manifest(), null, null, null, TempNames.Process, log);
+
+    /// <summary>Records a pair known equal.</summary>
+    public void Record(string path, ManifestEntry entry) => _manifest.Set(path, entry);
+
+    /// <summary>Forgets a path whose target file was deleted.</summary>
+    public void Forget(string path) => _manifest.Remove(path);
+
+    /// <summary>
+    /// Keeps only the entries of the source's files and saves the manifest. A state directory that cannot take it
+    /// (full, read-only) is a warning: the manifest is a cache.
+    /// </summary>
+    public async Task SaveAsync(IReadOnlySet<string> sourceFiles)
     {
+        _manifest.KeepOnly(sourceFiles);
         if (_manifestPath is null) return;
         try
         {
-            await Manifest.SaveAsync(_manifestPath, TempNames).ConfigureAwait(false);
+            await _manifest.SaveAsync(_manifestPath, TempNames).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using InfraTools.Cli;
 using InfraTools.S3;
+using InfraTools.Secrets;
 using InfraTools.Cron.Crontab;
 using InfraTools.Cron.Logging;
 using InfraTools.Cron.Monitoring;

@@ -1,9 +1,10 @@
 using System.Text.RegularExpressions;
-using InfraTools.Cli;
 using InfraTools.Files;
+using InfraTools.S3;
+using InfraTools.Secrets;
 using InfraTools.Time;
 
-namespace InfraTools.S3;
+namespace InfraTools.Cli;
 
 /// <summary>Values given on the command line; they win over the environment.</summary>
 public sealed record S3SettingsOverrides(string? Endpoint = null, string? Region = null, string? Addressing = null, string? IoTimeout = null);

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 
-namespace InfraTools.Cli;
+namespace InfraTools.Secrets;
 
 /// <summary>
 /// Remembers the secret values a tool has read and removes them from any text it prints: every log line,

@@ -1,0 +1,205 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text;
+using InfraTools.Files;
+using InfraTools.Interop;
+using InfraTools.S3;
+using InfraTools.Storage;
+
+namespace InfraTools.Sync;
+
+/// <summary>
+/// A local directory tree as a sync side. It is read without following links or opening anything but regular
+/// files (<see cref="LocalTree"/>); every file it receives is written atomically (hidden temporary name, checked,
+/// fsynced, given its mode and the object's time as mtime, renamed into place), directories are created one
+/// component at a time with exact modes and never through a symbolic link, and nothing outside the root is ever
+/// touched.
+/// </summary>
+public sealed class LocalSide(string root, FileModes modes, GlobFilter exclude, TempNames names, Func<string, bool>? isLeftover = null) : ISyncSide
+{
+    private readonly string _root = Path.GetFullPath(root);
+    private readonly ConcurrentDictionary<string, bool> _directoriesReady = new(StringComparer.Ordinal);
+
+    public string Root => _root;
+    public bool IsTree => true;
+    public string ReceiveVerb => "download";
+
+    public string Describe(string path) => path.Length == 0 ? _root : Path.Join(_root, path);
+    public string NameOf(string path) => path;
+    public string ExplainUnsafe(string problem) => $"its name {problem}, so it could not be restored";
+
+    public Task<SideListing> ListAsync(CancellationToken cancellationToken) => Task.Run(() =>
+    {
+        var tree = LocalTree.Scan(_root, exclude, isLeftover);
+        var listing = new SideListing();
+        foreach (var (path, file) in tree.Files)
+            listing.Files[path] = new SyncFile(path, file.Size, null, file.LastWriteUtc, new DateTimeOffset(file.LastWriteUtc));
+        listing.Directories.UnionWith(tree.Directories);
+        foreach (var (path, type) in tree.Others) listing.Others[path] = type;
+        listing.Unreadable.AddRange(tree.Unreadable);
+        listing.Undecodable.AddRange(tree.Undecodable);
+        listing.Leftovers.AddRange(tree.LeftoverTemporaryFiles);
+        return listing;
+    }, cancellationToken);
+
+    public async Task ReadAsync(SyncFile file, Func<Stream, SourceInfo, CancellationToken, Task> consume, CancellationToken cancellationToken)
+    {
+        await using var stream = RegularFile.OpenRead(Describe(file.Path));
+        await consume(stream, new SourceInfo(stream.Length, null, file.Modified), cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<Written> WriteAsync(SyncFile source, Stream content, SourceInfo info, CancellationToken cancellationToken)
+    {
+        var path = Describe(source.Path);
+        EnsureDirectory(Path.GetDirectoryName(source.Path) ?? "");
+        var expectedSize = info.Size >= 0 ? info.Size : source.Size;
+        var etag = info.ETag ?? source.ETag ?? "";
+        var modified = info.Modified == DateTimeOffset.UnixEpoch ? source.Modified : info.Modified;
+        await AtomicFile.WriteAsync(path, output => CopyCheckedAsync(content, output, expectedSize, info.Size >= 0, etag, source.Name, cancellationToken),
+            modes.File, modified, names, cancellationToken, modes.Directory).ConfigureAwait(false);
+        return new Written(expectedSize, etag, File.GetLastWriteTimeUtc(path));
+    }
+
+    public Task<string> ChecksumAsync(SyncFile file, CancellationToken cancellationToken) =>
+        ObjectChecksum.ComputeETagAsync(Describe(file.Path), cancellationToken);
+
+    public Written Adopt(SyncFile source, SyncFile here)
+    {
+        var path = Describe(here.Path);
+        File.SetLastWriteTimeUtc(path, source.Modified.UtcDateTime);
+        return new Written(here.Size, source.ETag, File.GetLastWriteTimeUtc(path));
+    }
+
+    public Task<IReadOnlyList<(string Path, string Error)>> DeleteFilesAsync(IReadOnlyList<string> paths, CancellationToken cancellationToken)
+    {
+        var failures = new List<(string, string)>();
+        foreach (var path in paths)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            try { File.Delete(Describe(path)); }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { failures.Add((path, ex.Message)); }
+        }
+        return Task.FromResult<IReadOnlyList<(string, string)>>(failures);
+    }
+
+    public Task<IReadOnlyList<(string Path, string? Error)>> DeleteDirectoriesAsync(IReadOnlyList<string> paths, CancellationToken cancellationToken)
+    {
+        var results = new List<(string, string?)>();
+        foreach (var path in paths)
+        {
+            var full = Describe(path);
+            try
+            {
+                if (!Directory.Exists(full) || Directory.EnumerateFileSystemEntries(full).Any()) continue; // gone, or holds excluded files
+                Directory.Delete(full);
+                _directoriesReady.TryRemove(path, out _);
+                results.Add((path, null));
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                results.Add((path, ex.Message));
+            }
+        }
+        return Task.FromResult<IReadOnlyList<(string, string?)>>(results);
+    }
+
+    public IReadOnlyList<(string Path, string Error)> DeleteUndecodable(IReadOnlyList<UndecodableEntry> entries)
+    {
+        var failures = new List<(string, string)>();
+        foreach (var entry in entries)
+        {
+            var errno = DeleteRaw(entry.RawRelativePath, entry.IsDirectory);
+            if (errno != 0) failures.Add((entry.Display, Libc.ErrorText(errno)));
+        }
+        return failures;
+    }
+
+    public IReadOnlyList<(string Path, string Error)> CreateDirectories(IReadOnlyList<string> paths)
+    {
+        var failures = new List<(string, string)>();
+        foreach (var path in paths)
+        {
+            try { EnsureDirectory(path); }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { failures.Add((path, ex.Message)); }
+        }
+        return failures;
+    }
+
+    public void RemoveLeftovers(IReadOnlyList<string> paths)
+    {
+        foreach (var path in paths)
+        {
+            try { File.Delete(Describe(path)); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+    }
+
+    /// <summary>
+    /// Copies an object's content, checking its length (the announced one, else the listing's: a chunked answer
+    /// announces none) and, for single-part objects, its MD5 against the ETag.
+    /// </summary>
+    private static async Task CopyCheckedAsync(Stream body, Stream output, long expectedSize, bool announced, string etag, string name, CancellationToken cancellationToken)
+    {
+        using var md5 = ObjectChecksum.IsMultipartETag(etag) || etag.Length != 32 ? null : IncrementalHash.CreateHash(HashAlgorithmName.MD5);
+        var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        long total = 0;
+        try
+        {
+            int read;
+            while ((read = await body.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+            {
+                md5?.AppendData(buffer, 0, read);
+                await output.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+                total += read;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+        if (total != expectedSize)
+            throw new StoreException(StoreErrorKind.IntegrityCheckFailed, $"download of {name} got {total} bytes, the {(announced ? "server announced" : "listing said")} {expectedSize}");
+        if (md5 is not null && Convert.ToHexStringLower(md5.GetHashAndReset()) != etag)
+            throw new StoreException(StoreErrorKind.IntegrityCheckFailed, $"download of {name} does not match its ETag {etag}");
+    }
+
+    /// <summary>Creates a directory below the root one component at a time, refusing to pass through a symbolic link.</summary>
+    private void EnsureDirectory(string relative)
+    {
+        if (relative.Length == 0 || _directoriesReady.ContainsKey(relative)) return;
+        EnsureDirectory(Path.GetDirectoryName(relative) ?? "");
+        var full = Describe(relative);
+        var info = new DirectoryInfo(full);
+        if (info.LinkTarget is not null) throw new IOException($"'{relative}' is a symbolic link; not writing through it");
+        if (!info.Exists)
+        {
+            if (File.Exists(full)) throw new IOException($"'{relative}' is a file where a directory is needed");
+            Directories.Create(full, modes.Directory);
+        }
+        _directoriesReady[relative] = true;
+    }
+
+    /// <summary>Removes a file, or a directory with everything in it, named by raw bytes below the root; errno on failure.</summary>
+    private int DeleteRaw(byte[] relative, bool directory)
+    {
+        var path = RawPath(relative);
+        if (!directory) return Libc.UnlinkAt(Libc.AT_FDCWD, path, directory: false);
+        var fd = Libc.Open(path, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_NOFOLLOW);
+        if (fd < 0) return Libc.LastError;
+        var entries = new List<Libc.DirectoryEntry>();
+        var errno = Libc.ReadDirectory(fd, entries);
+        Libc.Close(fd);
+        if (errno != 0) return errno;
+        foreach (var entry in entries)
+        {
+            byte[] child = [.. relative, (byte)'/', .. entry.Name];
+            var isDirectory = entry.Type == Libc.DT_DIR
+                || entry.Type == Libc.DT_UNKNOWN && Libc.Stat(Libc.AT_FDCWD, RawPath(child), followLinks: false, out var status) == 0 && status.IsDirectory;
+            errno = DeleteRaw(child, isDirectory);
+            if (errno != 0) return errno;
+        }
+        return Libc.UnlinkAt(Libc.AT_FDCWD, path, directory: true);
+    }
+
+    private byte[] RawPath(byte[] relative) => Libc.Bytes([.. Encoding.UTF8.GetBytes(_root + "/"), .. relative]);
+}

@@ -1,0 +1,28 @@
+using InfraTools.Cli;
+using InfraTools.Files;
+
+namespace InfraTools.Backup;
+
+/// <summary>A `backup push` command line, bound once and already checked by the parser.</summary>
+public sealed record PushOptions(
+    string Source,
+    S3Location Target,
+    string Name,
+    bool RequireJson,
+    bool Delete,
+    bool Snapshot,
+    int? KeepLast,
+    Uri? PrometheusSnapshot,
+    string? StateDirectory,
+    IReadOnlyList<string> Exclude,
+    bool Force,
+    int Parallel);
+
+/// <summary>A `backup restore` command line, bound once and already checked by the parser.</summary>
+public sealed record RestoreOptions(
+    S3Location Source,
+    string Destination,
+    string? Snapshot,
+    bool Force,
+    FileModes Modes,
+    int Parallel);

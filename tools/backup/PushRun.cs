@@ -1,0 +1,199 @@
+using System.Text;
+using InfraTools.Cli;
+using InfraTools.Files;
+using InfraTools.S3;
+using InfraTools.Storage;
+using InfraTools.Sync;
+
+namespace InfraTools.Backup;
+
+/// <summary>
+/// One `backup push`: a single file (put when it differs), or a directory tree with the sync engine (local →
+/// bucket): mirrored into the prefix with a manifest, or as a new timestamped snapshot completed by a marker,
+/// optionally from a fresh Prometheus TSDB snapshot; then old snapshots pruned.
+/// </summary>
+public sealed class PushRun(PushOptions options, ToolContext context) : IToolRun
+{
+    private static readonly TimeSpan JsonRetryDelay = TimeSpan.FromSeconds(1);
+    /// <summary>Largest file --require-json reads (acme-restore refuses larger backups too).</summary>
+    private const long MaxJsonBytes = 64L << 20;
+
+    private readonly SyncStats _stats = new();
+
+    public RunReport Report { get; } = new("backup", "backup", [("name", options.Name)]);
+
+    RunReport? IToolRun.Report => Report;
+
+    public async Task<ToolResult> RunAsync()
+    {
+        Report.Live = () =>
+        [
+            new("backup_last_run_uploaded_files", "Files uploaded by the last backup run.", _stats.Transferred),
+            new("backup_last_run_uploaded_bytes", "Bytes uploaded by the last backup run.", _stats.TransferredBytes),
+        ];
+        var source = Path.GetFullPath(options.Source);
+        var settings = context.ReadS3Settings();
+        using var store = new S3Store(settings, options.Parallel);
+
+        (bool Complete, string? Snapshot) pushed;
+        if (options.PrometheusSnapshot is { } prometheus)
+        {
+            if (!Directory.Exists(source)) throw new UsageException($"SRC '{source}' is not a directory: with --prometheus-snapshot it must be Prometheus' data directory");
+            var snapshotDirectory = await PrometheusSnapshotApi.CreateAsync(prometheus, source, context.Stopping).ConfigureAwait(false);
+            context.Log.Information("Prometheus made snapshot {Directory}", snapshotDirectory);
+            try
+            {
+                pushed = await PushTreeAsync(store, snapshotDirectory, stateful: false).ConfigureAwait(false);
+            }
+            finally
+            {
+                Directory.Delete(snapshotDirectory, recursive: true);
+                context.Log.Information("deleted the local snapshot {Directory}", snapshotDirectory);
+            }
+        }
+        else if (File.Exists(source))
+        {
+            if (options.Delete) throw new UsageException("--delete applies to a directory SRC, not to a single file");
+            pushed = await PushFileAsync(store, source).ConfigureAwait(false);
+        }
+        else if (Directory.Exists(source))
+        {
+            if (options.RequireJson) throw new UsageException("--require-json applies to a single file SRC (e.g. acme.json), not to a directory");
+            pushed = await PushTreeAsync(store, source, stateful: !options.Snapshot).ConfigureAwait(false);
+        }
+        else
+        {
+            throw new ToolException(ExitCodes.Refused, $"SRC '{source}' does not exist: nothing was backed up");
+        }
+
+        if (options.Snapshot && pushed.Complete && options.KeepLast is { } keep)
+            await PruneAsync(store, keep, pushed.Snapshot).ConfigureAwait(false);
+
+        Report.LogSync(context.Log, $"backup {options.Name}: pushed", source, "to", options.Target.ToString(), _stats, "uploaded", pushed.Complete);
+        return pushed.Complete ? ExitCodes.Ok : ExitCodes.PartialFailure;
+    }
+
+    /// <summary>Uploads one file, unless the object already holds the same bytes. With --require-json the bytes must parse first.</summary>
+    private async Task<(bool, string?)> PushFileAsync(S3Store store, string source)
+    {
+        var target = options.Target;
+        var fileName = Path.GetFileName(source);
+        var snapshotName = options.Snapshot ? Snapshots.NewName(DateTimeOffset.UtcNow) : null;
+        var key = snapshotName is not null ? $"{target.Prefix}{snapshotName}/{fileName}"
+            : target.Path.Length == 0 || target.Path.EndsWith('/') ? target.Path + fileName
+            : target.Path;
+        var content = options.RequireJson ? await ReadValidJsonAsync(source).ConfigureAwait(false) : null;
+        // The SRC named on the command line may be a link (followed); it must end at a regular file, never a FIFO.
+        await using var file = content is null ? RegularFile.OpenRead(source, followLinks: true) : null;
+        Stream data = content is not null ? new MemoryStream(content) : file!;
+        var size = data.Length;
+        var localETag = await ObjectChecksum.ComputeETagAsync(data, size, context.Stopping).ConfigureAwait(false);
+        data.Position = 0;
+
+        if (snapshotName is null)
+        {
+            await foreach (var existing in store.ListAsync(target.Bucket, key, context.Stopping).ConfigureAwait(false))
+            {
+                if (existing.Key != key) continue;
+                if (existing.Size == size && existing.ETag == localETag)
+                {
+                    context.Log.Debug("{Key} already holds this content", key);
+                    _stats.AddUnchanged();
+                    return (true, null);
+                }
+                break;
+            }
+        }
+
+        if (snapshotName is not null) await WarnAboutFutureNamesAsync(store, snapshotName).ConfigureAwait(false);
+        await store.PutAsync(target.Bucket, key, data, size, cancellationToken: context.Stopping).ConfigureAwait(false);
+        _stats.AddTransferred(size);
+        context.Log.Debug("uploaded {Key} ({Bytes} bytes)", key, size);
+        if (snapshotName is not null) await MarkCompleteAsync(store, snapshotName).ConfigureAwait(false);
+        return (true, snapshotName);
+    }
+
+    /// <summary>Uploads a directory tree with the sync engine: everything into a new snapshot, or only what changed into the mirror prefix.</summary>
+    private async Task<(bool, string?)> PushTreeAsync(S3Store store, string source, bool stateful)
+    {
+        var target = options.Target;
+        var snapshotName = options.Snapshot ? Snapshots.NewName(DateTimeOffset.UtcNow) : null;
+        var prefix = snapshotName is null ? target.Prefix : $"{target.Prefix}{snapshotName}/";
+        var delete = snapshotName is null && options.Delete;
+        var exclude = new GlobFilter(options.Exclude);
+        var stateDirectory = options.StateDirectory is { Length: > 0 } given ? given
+            : context.Environment("BACKUP_STATE_DIR") is { Length: > 0 } fromEnvironment ? fromEnvironment
+            : BackupCli.DefaultStateDirectory;
+        using var state = stateful
+            ? SyncState.Open(LocalPaths.Resolve(stateDirectory), BackupCli.Tool, store.Settings.Endpoint.ToString(), target.Bucket, prefix,
+                LocalPaths.Resolve(source), readOnly: false, lockLocal: false, context.Log)
+            : SyncState.Ephemeral(context.Log);
+        var emptySource = snapshotName is not null ? EmptySourceRule.Refuse : delete ? EmptySourceRule.RefuseIfTargetHasFiles : EmptySourceRule.Allow;
+        var session = new SyncSession(
+            new LocalSide(source, FileModes.Private, exclude, TempNames.Process),
+            new BucketSide(store, target.Bucket, prefix, exclude),
+            state,
+            new SyncOptions(delete, new SafetyOptions(emptySource, options.Force, MaxDelete: null), options.Parallel),
+            context.Log);
+
+        var plan = await session.PlanAsync(source, target.ToString(), context.Stopping).ConfigureAwait(false);
+        if (snapshotName is not null) await WarnAboutFutureNamesAsync(store, snapshotName).ConfigureAwait(false);
+        await session.RunAsync(plan, _stats, context.Stopping).ConfigureAwait(false);
+        var complete = _stats.Failed == 0 && plan.Skipped.Count == 0;
+        if (snapshotName is not null && complete) await MarkCompleteAsync(store, snapshotName).ConfigureAwait(false);
+        return (complete, snapshotName);
+    }
+
+    private async Task MarkCompleteAsync(S3Store store, string snapshotName)
+    {
+        var target = options.Target;
+        var marker = Encoding.UTF8.GetBytes($"{{\"snapshot\":\"{snapshotName}\",\"files\":{_stats.Transferred},\"bytes\":{_stats.TransferredBytes},\"completed\":\"{DateTimeOffset.UtcNow:O}\"}}\n");
+        await store.PutAsync(target.Bucket, $"{target.Prefix}{snapshotName}/{Snapshots.CompleteMarker}", new MemoryStream(marker), marker.Length,
+            new PutOptions(ContentType: "application/json"), context.Stopping).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Keeps the newest <paramref name="keep"/> complete snapshots by the server's clock, and always the one just
+    /// written; deletes older ones and incomplete leftovers older than the newest complete one.
+    /// </summary>
+    private async Task PruneAsync(S3Store store, int keep, string? justWritten)
+    {
+        var target = options.Target;
+        var listing = await store.ListAsync(target.Bucket, target.Prefix, context.Stopping).ToListAsync(context.Stopping).ConfigureAwait(false);
+        var doomed = Snapshots.ToPrune(Snapshots.Find(listing, target.Prefix), keep, justWritten).ToHashSet(StringComparer.Ordinal);
+        if (doomed.Count == 0) return;
+        var keys = listing.Where(o => doomed.Any(d => o.Key.StartsWith($"{target.Prefix}{d}/", StringComparison.Ordinal))).Select(o => o.Key).ToList();
+        var failures = await store.DeleteManyAsync(target.Bucket, keys, context.Stopping).ConfigureAwait(false);
+        if (failures.Count > 0) throw new StoreException(StoreErrorKind.ServerError, $"pruning old snapshots failed for {failures.Count} object(s), e.g. {failures[0].Key}: {failures[0].Error}");
+        foreach (var name in doomed.Order(StringComparer.Ordinal)) context.Log.Information("pruned snapshot {Snapshot}", $"{target.Prefix}{name}/");
+    }
+
+    /// <summary>Warns when existing snapshots are named later than this host's clock says now (a host whose clock was ahead pushed them).</summary>
+    private async Task WarnAboutFutureNamesAsync(S3Store store, string newName)
+    {
+        var target = options.Target;
+        var listing = await store.ListAsync(target.Bucket, target.Prefix, context.Stopping).ToListAsync(context.Stopping).ConfigureAwait(false);
+        var later = Snapshots.Find(listing, target.Prefix).Where(s => string.CompareOrdinal(s.Name, newName) > 0).Select(s => s.Name).ToList();
+        if (later.Count > 0)
+            context.Log.Warning("{Count} snapshot(s) under {Target} are named after this host's time {Now}, e.g. {Name}: a host with its clock ahead pushed them. Snapshots are ordered by the server's time, so they are not taken for the newest; check the clocks (NTP)",
+                later.Count, target.ToString(), newName, later[^1]);
+    }
+
+    /// <summary>Reads a file that must be one JSON object, retrying while it is empty or does not parse (it may be half-written).</summary>
+    private async Task<byte[]> ReadValidJsonAsync(string path)
+    {
+        var problem = "";
+        for (var attempt = 1; attempt <= BackupCli.JsonAttempts; attempt++)
+        {
+            var content = await RegularFile.ReadAllBytesAsync(path, followLinks: true, MaxJsonBytes, context.Stopping).ConfigureAwait(false);
+            problem = JsonObjectCheck.Problem(content) ?? "";
+            if (problem.Length == 0) return content;
+            if (attempt < BackupCli.JsonAttempts)
+            {
+                context.Log.Warning("{Path} {Problem}; reading it again in {Seconds} s (attempt {Attempt} of {Attempts})", path, problem, JsonRetryDelay.TotalSeconds, attempt, BackupCli.JsonAttempts);
+                await Task.Delay(JsonRetryDelay, context.Stopping).ConfigureAwait(false);
+            }
+        }
+        throw new ToolException(ExitCodes.Refused, $"{path} {problem} after {BackupCli.JsonAttempts} attempts: not uploaded, the copy in S3 was left as it is");
+    }
+}

@@ -1,0 +1,106 @@
+using InfraTools.Cli;
+using InfraTools.Files;
+using InfraTools.S3;
+using InfraTools.Storage;
+using InfraTools.Sync;
+using InfraTools.Text;
+
+namespace InfraTools.Backup;
+
+/// <summary>
+/// One `backup restore`: a single object into a file, or a tree (the mirror, or the latest or a named complete
+/// snapshot) into an empty DEST with the sync engine (bucket → local tree, without a manifest), private modes.
+/// </summary>
+public sealed class RestoreRun(RestoreOptions options, ToolContext context) : IToolRun
+{
+    private readonly SyncStats _stats = new();
+
+    public RunReport Report { get; } = new("backup_restore", "restore") { WritesMetrics = false };
+
+    RunReport? IToolRun.Report => null;
+
+    public async Task<ToolResult> RunAsync()
+    {
+        var source = options.Source;
+        var destination = LocalPaths.Resolve(options.Destination);
+        if (destination == "/") throw new UsageException("DEST '/' is not allowed: give the directory to restore into");
+        var settings = context.ReadS3Settings();
+        using var store = new S3Store(settings, options.Parallel);
+
+        if (source.IsKey && options.Snapshot is null && await FindObjectAsync(store, source).ConfigureAwait(false) is { } single)
+            return await RestoreFileAsync(store, single, destination).ConfigureAwait(false);
+
+        var listing = await store.ListAsync(source.Bucket, source.Prefix, context.Stopping).ToListAsync(context.Stopping).ConfigureAwait(false);
+        var (prefix, what) = ChooseTree(listing, source, options.Snapshot);
+        var marker = prefix + Snapshots.CompleteMarker;
+        var objects = listing.Where(o => o.Key.StartsWith(prefix, StringComparison.Ordinal) && o.Key != marker).ToList();
+        if (objects.Count == 0) throw new StoreException(StoreErrorKind.ObjectNotFound, $"nothing to restore: {source} holds no objects");
+
+        if (!options.Force && Directory.Exists(destination) && Directory.EnumerateFileSystemEntries(destination).Any())
+            throw new ToolException(ExitCodes.Refused, $"DEST '{destination}' is not empty: nothing was restored. Restore into an empty directory, or use --force to overwrite.");
+        if (File.Exists(destination)) throw new UsageException($"DEST '{destination}' is a file; a tree is restored into a directory");
+
+        context.Log.Information("restoring {What} into {Destination}", what, destination);
+        Directories.Create(destination, options.Modes.Directory);
+        using var destinationLock = FileLock.TryAcquireDirectory(destination)
+            ?? throw new ToolException(ExitCodes.Refused, $"another run is already writing {destination} (it holds the lock on that directory): nothing was restored");
+        var none = new GlobFilter([]);
+        var session = new SyncSession(
+            new BucketSide(store, source.Bucket, prefix, none, new HashSet<string>(StringComparer.Ordinal) { marker }, objects),
+            new LocalSide(destination, options.Modes, none, TempNames.Process),
+            SyncState.Ephemeral(context.Log),
+            new SyncOptions(Delete: false, new SafetyOptions(EmptySourceRule.Allow, Force: false, MaxDelete: null), options.Parallel),
+            context.Log);
+        var plan = await session.PlanAsync(source.ToString(), destination, context.Stopping).ConfigureAwait(false);
+        await session.RunAsync(plan, _stats, context.Stopping).ConfigureAwait(false);
+        var complete = _stats.Failed == 0 && plan.Skipped.Count == 0;
+        Report.LogSync(context.Log, "restored", what, "into", destination, _stats, "downloaded", complete);
+        return complete ? ExitCodes.Ok : ExitCodes.PartialFailure;
+    }
+
+    /// <summary>The prefix to restore and a description: a named or the latest complete snapshot (by the server's clock), or the tree itself.</summary>
+    private static (string Prefix, string What) ChooseTree(IReadOnlyList<StoredObject> listing, S3Location source, string? requested)
+    {
+        var snapshots = Snapshots.Find(listing, source.Prefix);
+        var complete = snapshots.Where(s => s.Complete).Select(s => s.Name).ToList(); // oldest first by the server's time
+        string name;
+        if (requested is null || requested == "latest")
+        {
+            if (complete.Count == 0)
+            {
+                if (requested == "latest" || snapshots.Count > 0)
+                    throw new StoreException(StoreErrorKind.ObjectNotFound, $"no complete snapshot under {source}" + (snapshots.Count > 0 ? $" ({snapshots.Count} incomplete ones: interrupted pushes)" : ""));
+                return (source.Prefix, source.ToString());
+            }
+            name = complete[^1];
+        }
+        else
+        {
+            if (!snapshots.Any(s => s.Name == requested)) throw new StoreException(StoreErrorKind.ObjectNotFound, $"there is no snapshot {requested} under {source}");
+            if (!complete.Contains(requested)) throw new ToolException(ExitCodes.Refused, $"snapshot {requested} under {source} is incomplete (an interrupted push): not restoring it");
+            name = requested;
+        }
+        return ($"{source.Prefix}{name}/", $"snapshot {name} of {source}");
+    }
+
+    private async Task<StoredObject?> FindObjectAsync(S3Store store, S3Location source)
+    {
+        await foreach (var item in store.ListAsync(source.Bucket, source.Path, context.Stopping).ConfigureAwait(false))
+            if (item.Key == source.Path) return item;
+        return null;
+    }
+
+    private async Task<ToolResult> RestoreFileAsync(S3Store store, StoredObject item, string destination)
+    {
+        if (Directory.Exists(destination)) destination = Path.Combine(destination, Path.GetFileName(item.Key));
+        if (!options.Force && File.Exists(destination) && new FileInfo(destination).Length > 0)
+            throw new ToolException(ExitCodes.Refused, $"'{destination}' already exists: nothing was restored. Use --force to overwrite it.");
+        var file = new SyncFile(Path.GetFileName(destination), item.Size, item.ETag, null, item.LastModified, item.Key);
+        var local = new LocalSide(Path.GetDirectoryName(destination)!, options.Modes, new GlobFilter([]), TempNames.Process);
+        Directories.Create(local.Root, options.Modes.Directory);
+        var bucket = new BucketSide(store, options.Source.Bucket, "", new GlobFilter([]));
+        await bucket.ReadAsync(file, (content, info, ct) => local.WriteAsync(file, content, info, ct), context.Stopping).ConfigureAwait(false);
+        context.Log.Information("restored {Source} to {Destination} ({Bytes})", options.Source.ToString(), destination, Units.FormatBytes(item.Size));
+        return ExitCodes.Ok;
+    }
+}
