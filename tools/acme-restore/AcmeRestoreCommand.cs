@@ -3,6 +3,7 @@ using System.Diagnostics;
 using InfraTools.Cli;
 using InfraTools.Logging;
 using InfraTools.S3;
+using InfraTools.Time;
 using Serilog;
 
 namespace InfraTools.AcmeRestore;
@@ -102,7 +103,7 @@ public sealed class AcmeRestoreCommand
         var file = parse.GetValue(_file)!;
         if (file.Length == 0 || file.EndsWith('/') || Directory.Exists(file))
             throw new UsageException($"--file '{file}' is a directory: give the path of the acme.json file, e.g. /etc/traefik/acme/acme.json");
-        var timeout = Duration.Parse(parse.GetValue(_timeout)!, "--timeout");
+        var timeout = GoDuration.Parse(parse.GetValue(_timeout)!, "--timeout", TimeSpan.FromDays(1));
         if (timeout <= TimeSpan.Zero) throw new UsageException("--timeout must be more than 0, e.g. 60s");
         var scrub = Handover.ScrubList(parse.GetValue(_scrub) ?? [], parse.GetValue(_keep) ?? []);
         var command = parse.GetValue(_command) ?? [];

@@ -1,6 +1,7 @@
 using InfraTools.Cli;
 using InfraTools.Files;
 using InfraTools.S3;
+using InfraTools.Time;
 using Serilog;
 
 namespace InfraTools.AcmeRestore;
@@ -119,15 +120,15 @@ public sealed class AcmeRestorer(S3Client s3, S3Location source, string key, str
             catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
             {
                 throw new S3Exception(S3ErrorKind.Unreachable,
-                    $"no answer from {s3.Settings.EndpointText} within --timeout {Duration.Format(timeout)} ({attempt} attempts): check S3_ENDPOINT and that the server is up");
+                    $"no answer from {s3.Settings.EndpointText} within --timeout {GoDuration.FormatShort(timeout)} ({attempt} attempts): check S3_ENDPOINT and that the server is up");
             }
             catch (S3Exception ex) when (ex.IsTransient)
             {
                 var elapsed = DateTime.UtcNow - started;
                 // Give up when the next attempt could not start before the deadline.
                 if (timeout - elapsed <= delay)
-                    throw new S3Exception(ex.Kind, $"{ex.Message} (gave up after {attempt} attempts in {Duration.Format(elapsed)}, --timeout {Duration.Format(timeout)})", ex);
-                log.Warning("attempt {Attempt} failed: {Error}; retrying in {Delay}", attempt, ex.Message, Duration.Format(delay));
+                    throw new S3Exception(ex.Kind, $"{ex.Message} (gave up after {attempt} attempts in {GoDuration.FormatShort(elapsed)}, --timeout {GoDuration.FormatShort(timeout)})", ex);
+                log.Warning("attempt {Attempt} failed: {Error}; retrying in {Delay}", attempt, ex.Message, GoDuration.FormatShort(delay));
                 await Task.Delay(delay, stopping).ConfigureAwait(false);
                 delay = delay * 2 < MaxDelay ? delay * 2 : MaxDelay;
             }
