@@ -1,5 +1,5 @@
 using System.Runtime.InteropServices;
-using System.Text;
+using InfraTools.Cron.Crontab;
 
 namespace InfraTools.Cron.Processes;
 
@@ -114,7 +114,8 @@ public sealed unsafe class OutputPump
         private void Emit(int start, int end, bool truncated, Action<string, string, bool> line)
         {
             if (end > start && _buffer[end - 1] == (byte)'\r') end--;
-            line(channel, Encoding.UTF8.GetString(_buffer, start, end - start), truncated);
+            // Bytes that are not UTF-8 are kept (RawText), so the log shows them as supercronic does.
+            line(channel, RawText.Decode(_buffer.AsSpan(start, end - start)), truncated);
         }
     }
 }
