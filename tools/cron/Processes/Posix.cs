@@ -68,6 +68,9 @@ internal static unsafe partial class Posix
     public static partial nint read(int fd, byte* buffer, nuint count);
 
     [LibraryImport(Libc, SetLastError = true)]
+    public static partial nint write(int fd, byte* buffer, nuint count);
+
+    [LibraryImport(Libc, SetLastError = true)]
     public static partial int poll(PollFd* fds, nuint count, int timeoutMilliseconds);
 
     [LibraryImport(Libc, SetLastError = true)]

@@ -443,7 +443,10 @@ public sealed class CronService : IDisposable
                 requests[i] = new SpawnRequest(command, capture: !_settings.PassthroughLogs);
                 clocks[i] = Stopwatch.GetTimestamp();
             }
+            var spawning = Stopwatch.GetTimestamp();
             _children.SpawnAll(requests);
+            if (runs.Count > 1 && _log.DebugEnabled)
+                _log.Debug($"started {runs.Count} due jobs in {GoDuration.Format(Stopwatch.GetElapsedTime(spawning))}");
         }
         catch (Exception ex)
         {
