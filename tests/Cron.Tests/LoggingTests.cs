@@ -58,6 +58,7 @@ public partial class LoggingTests
         await cron.WaitForAsync("\"msg\":\"job succeeded\"");
         Assert.Equal(0, await cron.StopAsync());
 
+        Assert.NotEmpty(cron.StderrLines);
         foreach (var line in cron.StderrLines)
         {
             using var doc = JsonDocument.Parse(line);
