@@ -95,12 +95,21 @@ public class SchedulerTests
             cron.Processes.Spawned[^1].Exit();
             await cron.Service.RunsFinished().WaitAsync(TimeSpan.FromSeconds(10));
         }
-        Assert.Equal(5, cron.Log.Logs.Count(l => l.Message.StartsWith("delaying start by ", StringComparison.Ordinal)));
+        var delays = cron.Log.Logs.Where(l => l.Message.StartsWith("delaying start by ", StringComparison.Ordinal))
+            .Select(l => (Iteration: int.Parse(l["iteration"]!, System.Globalization.CultureInfo.InvariantCulture),
+                Delay: InfraTools.Time.GoDuration.TryParse(l.Message["delaying start by ".Length..].Split(' ')[0], out var d) ? d : TimeSpan.MinValue))
+            .ToList();
+        Assert.Equal([0, 1, 2, 3, 4], delays.Select(d => d.Iteration));
         var spawned = cron.Processes.Spawned;
         Assert.Equal(5, spawned.Count);
-        foreach (var process in spawned)
-            Assert.InRange(TimeSpan.FromTicks(process.StartedAt.Ticks % TimeSpan.TicksPerMinute), TimeSpan.Zero, TimeSpan.FromSeconds(10));
-        Assert.True(spawned.Select(p => p.StartedAt.Ticks % TimeSpan.TicksPerMinute).Distinct().Count() > 1, "the delays are random");
+        foreach (var (iteration, delay) in delays)
+        {
+            Assert.InRange(delay, TimeSpan.Zero, TimeSpan.FromSeconds(10));
+            // Not before its tick plus its delay (the start itself may come a step later: the delay ends on the thread pool).
+            var tick = Scheduler.NewYear2026.UtcDateTime + TimeSpan.FromMinutes(iteration + 1);
+            Assert.True(spawned[iteration].StartedAt >= tick + delay - TimeSpan.FromTicks(1), $"run {iteration} started at {spawned[iteration].StartedAt:O}, tick {tick:O} + {delay}");
+        }
+        Assert.True(delays.Select(d => d.Delay).Distinct().Count() > 1, "the delays are random");
     }
 
     [Theory]
