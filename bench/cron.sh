@@ -12,7 +12,7 @@
 #     running when its next second came). The soft open-file limit is left as the shell has it.
 # Prints key=value lines only (stdout), for bench/run.sh and bench/RESULTS.md.
 #   bench/cron.sh                      defaults: STARTUP_RUNS=50 IDLE_SECONDS=10 LATENESS_JOBS=10 LATENESS_SECONDS=60
-#                                                LAST_JOB_COUNTS="200 1000" LAST_JOB_SECONDS=30
+#                                                LAST_JOB_COUNTS="200 1000" LAST_JOB_SECONDS=30 FLOOR_ROUNDS=10
 #   ONLY=last-job bench/cron.sh        only the last-job measurement (and its bash baseline)
 #   CRON_BIN=/path/to/cron             measure another cron binary (e.g. an older build, for before/after)
 set -euo pipefail
@@ -26,6 +26,7 @@ LATENESS_JOBS=${LATENESS_JOBS:-10}
 LATENESS_SECONDS=${LATENESS_SECONDS:-60}
 LAST_JOB_COUNTS=${LAST_JOB_COUNTS:-200 1000}
 LAST_JOB_SECONDS=${LAST_JOB_SECONDS:-30}
+FLOOR_ROUNDS=${FLOOR_ROUNDS:-10}
 ONLY=${ONLY:-}
 
 work=$(mktemp -d /tmp/bench-cron-XXXXXX)
@@ -77,11 +78,11 @@ last_job() {
   echo "cron_errors_${n}_jobs=$(grep -c '"level":"error"' "$log" || true)"
 }
 
-# The floor for the last-job numbers: bash starting N `sh -c 'date +%s.%N'` at once (no cron), 10 rounds:
+# The floor for the last-job numbers: bash starting N `sh -c 'date +%s.%N'` at once (no cron), FLOOR_ROUNDS rounds:
 # how long after the start the last of them ran date.
 spawn_floor() {
   local n=$1
-  for _ in $(seq 1 10); do
+  for _ in $(seq 1 "$FLOOR_ROUNDS"); do
     local start=$EPOCHREALTIME
     for _ in $(seq 1 "$n"); do sh -c 'date +%s.%N' >> "$work/floor-$n.times" & done
     wait
