@@ -448,10 +448,12 @@ class Bench:
             return
         log("cron: bench/cron.sh")
         # bench/cron.sh measures artifacts/bin/cron; its knobs are environment variables (defaults: 50 start-up
-        # runs, 10 s idle, 10 every-second jobs for 60 s). The quick mode only checks that it runs.
+        # runs, 10 s idle, 10 every-second jobs for 60 s, the last of 200 and 1,000 every-second jobs for 30 s
+        # each). The quick mode only checks that it runs.
         env = base_environment()
         if self.args.quick:
-            env |= {"STARTUP_RUNS": "5", "IDLE_SECONDS": "2", "LATENESS_JOBS": "2", "LATENESS_SECONDS": "3"}
+            env |= {"STARTUP_RUNS": "5", "IDLE_SECONDS": "2", "LATENESS_JOBS": "2", "LATENESS_SECONDS": "3",
+                    "LAST_JOB_COUNTS": "5", "LAST_JOB_SECONDS": "4", "FLOOR_ROUNDS": "2"}
         result = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
         if result.returncode != 0:
             message = f"bench/cron.sh: exit {result.returncode}\n{tail(result.stdout + result.stderr)}"

@@ -6,17 +6,28 @@
 #   - spawn baseline: how late `sh -c date` starts when bash spawns it, i.e. what the machine's load adds
 #   - start lateness: LATENESS_JOBS every-second jobs run `date +%s.%N` for LATENESS_SECONDS; lateness is the
 #     time the job's shell saw minus the whole second it was scheduled for (includes posix_spawn and sh start-up)
+#   - lateness of the last job: for each N in LAST_JOB_COUNTS, N every-second jobs run `date +%s.%N` for
+#     LAST_JOB_SECONDS; per second, the lateness of the job that started last (the largest of that second), and
+#     its p50/p99/max over the seconds; also the p99 over all jobs, and how many ticks were skipped (a job still
+#     running when its next second came). The soft open-file limit is left as the shell has it.
 # Prints key=value lines only (stdout), for bench/run.sh and bench/RESULTS.md.
 #   bench/cron.sh                      defaults: STARTUP_RUNS=50 IDLE_SECONDS=10 LATENESS_JOBS=10 LATENESS_SECONDS=60
+#                                                LAST_JOB_COUNTS="200 1000" LAST_JOB_SECONDS=30 FLOOR_ROUNDS=10
+#   ONLY=last-job bench/cron.sh        only the last-job measurement (and its bash baseline)
+#   CRON_BIN=/path/to/cron             measure another cron binary (e.g. an older build, for before/after)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-cron="$root/artifacts/bin/cron"
+cron="${CRON_BIN:-$root/artifacts/bin/cron}"
 [[ -x "$cron" ]] || { echo "bench/cron.sh: $cron is missing: run scripts/publish.sh first" >&2; exit 1; }
 
 STARTUP_RUNS=${STARTUP_RUNS:-50}
 IDLE_SECONDS=${IDLE_SECONDS:-10}
 LATENESS_JOBS=${LATENESS_JOBS:-10}
 LATENESS_SECONDS=${LATENESS_SECONDS:-60}
+LAST_JOB_COUNTS=${LAST_JOB_COUNTS:-200 1000}
+LAST_JOB_SECONDS=${LAST_JOB_SECONDS:-30}
+FLOOR_ROUNDS=${FLOOR_ROUNDS:-10}
+ONLY=${ONLY:-}
 
 work=$(mktemp -d /tmp/bench-cron-XXXXXX)
 pid=""
@@ -42,6 +53,51 @@ hour=$(( ($(date -u +%-H) + 12) % 24 ))
 for i in $(seq 1 20); do echo "# cron: name=job$i"; echo "0 $hour * * * echo job $i"; done > "$work/idle.crontab"
 
 echo "cron_binary_bytes=$(stat -c %s "$cron")"
+
+# Runs N every-second jobs for LAST_JOB_SECONDS and prints the last job's lateness per second.
+last_job() {
+  local n=$1 log="$work/last-$1.log"
+  for i in $(seq 1 "$n"); do echo "* * * * * * * date +%s.%N"; done > "$work/last-$n.crontab"
+  "$cron" -json "$work/last-$n.crontab" 2> "$log" &
+  pid=$!
+  sleep "$LAST_JOB_SECONDS"
+  kill -TERM "$pid"; wait "$pid" || true; pid=""
+  sed -n 's/.*"channel":"stdout".*"msg":"\([0-9]*\.[0-9]*\)".*/\1/p' "$log" > "$work/last-$n.times"
+  # Skip the first and last second (start-up and stop): whole seconds only.
+  awk '{ s = int($1); f = ($1 - s) * 1000; if (!(s in max) || f > max[s]) max[s] = f; n[s]++ }
+       END { for (s in max) print s, n[s], max[s] }' "$work/last-$n.times" | sort -n | sed '1d;$d' > "$work/last-$n.seconds"
+  awk '{ printf "%.3f\n", $3 }' "$work/last-$n.seconds" > "$work/last-$n.ms"
+  awk '{ s = $1 - int($1); printf "%.3f\n", s * 1000 }' "$work/last-$n.times" > "$work/last-$n.all.ms"
+  echo "cron_last_job_seconds_${n}_jobs=$(wc -l < "$work/last-$n.ms")"
+  echo "cron_last_job_runs_per_second_${n}_jobs_median=$(awk '{ print $2 }' "$work/last-$n.seconds" | median)"
+  echo "cron_last_job_lateness_ms_p50_${n}_jobs=$(percentile 50 < "$work/last-$n.ms")"
+  echo "cron_last_job_lateness_ms_p99_${n}_jobs=$(percentile 99 < "$work/last-$n.ms")"
+  echo "cron_last_job_lateness_ms_max_${n}_jobs=$(percentile 100 < "$work/last-$n.ms")"
+  echo "cron_all_jobs_lateness_ms_p99_${n}_jobs=$(percentile 99 < "$work/last-$n.all.ms")"
+  echo "cron_skipped_ticks_${n}_jobs=$(grep -c 'not starting: job is still running' "$log" || true)"
+  echo "cron_errors_${n}_jobs=$(grep -c '"level":"error"' "$log" || true)"
+}
+
+# The floor for the last-job numbers: bash starting N `sh -c 'date +%s.%N'` at once (no cron), FLOOR_ROUNDS rounds:
+# how long after the start the last of them ran date.
+spawn_floor() {
+  local n=$1
+  for _ in $(seq 1 "$FLOOR_ROUNDS"); do
+    local start=$EPOCHREALTIME
+    for _ in $(seq 1 "$n"); do sh -c 'date +%s.%N' >> "$work/floor-$n.times" & done
+    wait
+    sort -n "$work/floor-$n.times" | tail -1 | awk -v s="$start" '{ printf "%.3f\n", ($1 - s) * 1000 }'
+    rm -f "$work/floor-$n.times"
+  done > "$work/floor-$n.ms"
+  echo "spawn_floor_parallel_${n}_ms_p50=$(percentile 50 < "$work/floor-$n.ms")"
+  echo "spawn_floor_parallel_${n}_ms_max=$(percentile 100 < "$work/floor-$n.ms")"
+}
+
+if [[ "$ONLY" == last-job ]]; then
+  for n in $LAST_JOB_COUNTS; do spawn_floor "$n"; last_job "$n"; done
+  echo "load_average=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' '/')"
+  exit 0
+fi
 
 for _ in $(seq 1 "$STARTUP_RUNS"); do elapsed_ms "$cron" -version; done > "$work/version.ms"
 echo "cron_startup_version_ms_median=$(median < "$work/version.ms")"
@@ -86,3 +142,6 @@ echo "cron_lateness_ms_p50=$(percentile 50 < "$work/late.ms")"
 echo "cron_lateness_ms_p99=$(percentile 99 < "$work/late.ms")"
 echo "cron_lateness_ms_max=$(percentile 100 < "$work/late.ms")"
 echo "cron_lateness_skipped_ticks=$(grep -c 'not starting: job is still running' "$work/late.log" || true)"
+
+for n in $LAST_JOB_COUNTS; do spawn_floor "$n"; last_job "$n"; done
+echo "load_average=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' '/')"

@@ -74,6 +74,52 @@ public class CrontabCheckTests
     }
 
     [Fact]
+    public async Task Cron_tz_Local_is_the_zone_cron_runs_in()
+    {
+        // Issue 18, defect 8: supercronic accepts CRON_TZ=Local (Go's time.LoadLocation); cron exited 3.
+        using var dir = new TempDir("cron-check");
+        var crontab = dir.Write("crontab", "CRON_TZ=Local\n0 12 * * * true\n");
+        var result = await ProcessRunner.RunAsync(CronRun.Binary, ["-test", "--next-runs", "1", "--from", "2026-01-01T00:00:00Z", crontab],
+            new Dictionary<string, string?> { ["TZ"] = "America/New_York" });
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal("true:2\t2026-01-01T12:00:00-05:00", result.Stdout.Trim());
+        Assert.Contains("processes will be spawned using TZ: Local", result.Stderr);
+    }
+
+    [Fact]
+    public async Task Test_strict_reports_what_supercronic_would_reject_and_passes_what_it_takes()
+    {
+        using var dir = new TempDir("cron-check");
+        // Issue 18, defects 1-3: lines supercronic takes that cron exited 3 on.
+        var theirs = dir.Write("theirs", string.Join("\n",
+            "# cron: nightly backup",
+            "0 3 * * Monday-Friday backup push",
+            "0 0 * * sunday echo sunday",
+            "0 0 1 january,December * echo months",
+            "0 0 * * FRIDAY#3 echo third friday",
+            "0 0 1,15,L * * echo pay day",
+            "0 0 L,1 * * echo turn of the month",
+            "0 0 1,15W * * echo weekday",
+            "0 0 LW,L * * echo month end",
+            "0 0 * * 1,5L echo mondays and the last friday",
+            "0 0 * * MON#1,FRI#3 echo two of them",
+            ""));
+        var ours = dir.Write("ours", "0 3 * * 1-7 backup push\n@midnight echo hi\n0 0 L-3 * * echo soon\n");
+        var good = await Cron("-test", "--strict", theirs);
+        Assert.True(good.ExitCode == 0, good.ToString());
+        Assert.Contains("crontab is valid (also for supercronic)", good.Stderr);
+        var plain = await Cron("-test", ours);
+        Assert.True(plain.ExitCode == 0, plain.ToString());
+        var strict = await Cron("-test", "--strict", ours);
+        Assert.Equal(1, strict.ExitCode);
+        var errors = strict.Stderr.Split('\n').Where(l => l.Contains("level=error")).ToList();
+        Assert.Contains(errors, e => e.Contains("msg=\"line 1: supercronic rejects this line: invalid interval 1-7 (normalized to 1-0)"));
+        Assert.Contains(errors, e => e.Contains("msg=\"line 2: supercronic rejects this line: '@midnight' is not one of its macros"));
+        Assert.Contains(errors, e => e.Contains("msg=\"line 3: supercronic rejects this line: syntax error in day-of-month field: 'L-3'"));
+        Assert.Contains("crontab is valid for cron, but not for supercronic: 3 lines (--strict)", strict.Stderr);
+    }
+
+    [Fact]
     public async Task Test_of_a_missing_file_exits_1_with_one_clear_line()
     {
         var result = await Cron("-test", "/nonexistent/crontab");

@@ -20,6 +20,7 @@ public class OverlapAndOptionsTests
         var logs = cron.Logs.Where(l => l["job.name"] == "slow").ToList();
         // Runs strictly alternate: started, succeeded, started, succeeded ...
         var sequence = logs.Where(l => l.Message is "starting" or "job succeeded").Select(l => l.Message).ToList();
+        Assert.NotEmpty(sequence);
         for (var i = 0; i < sequence.Count; i++) Assert.Equal(i % 2 == 0 ? "starting" : "job succeeded", sequence[i]);
         var skipped = logs.Where(l => l.Level == "warning" && l.Message.StartsWith("not starting: job is still running since ", StringComparison.Ordinal)).ToList();
         Assert.True(skipped.Count >= 2, cron.Output);
@@ -87,7 +88,9 @@ public class OverlapAndOptionsTests
         Assert.Equal(0, await cron.StopAsync());
         var delays = cron.Logs.Where(l => l.Message.StartsWith("delaying start by ", StringComparison.Ordinal)).ToList();
         Assert.True(delays.Count >= 4, cron.Output);
-        foreach (var output in cron.Logs.Where(l => l["channel"] == "stdout"))
+        var outputs = cron.Logs.Where(l => l["channel"] == "stdout").ToList();
+        Assert.NotEmpty(outputs);
+        foreach (var output in outputs)
         {
             // The job prints when it really started; the tick was the even second before it.
             var started = double.Parse(output.Message, CultureInfo.InvariantCulture);

@@ -53,6 +53,7 @@ public class ReloadTests
         await cron.WaitForAsync("msg=\"job succeeded\"", count: 2, timeout: TimeSpan.FromSeconds(20));
         Assert.Equal(0, await cron.StopAsync());
         var sequence = cron.Logs.Where(l => l.Message is "starting" or "job succeeded").ToList();
+        Assert.NotEmpty(sequence);
         for (var i = 0; i < sequence.Count; i++) Assert.Equal(i % 2 == 0 ? "starting" : "job succeeded", sequence[i].Message);
         Assert.Equal(["0", "1"], sequence.Where(l => l.Message == "starting").Take(2).Select(l => l["iteration"]));
     }

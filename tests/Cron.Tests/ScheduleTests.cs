@@ -1,17 +1,36 @@
 using System.Globalization;
+using InfraTools.Cron.Crontab;
 
 namespace InfraTools.Tests;
 
 /// <summary>
-/// The schedule engine in the AOT binary (cron -test --next-runs N --from TIME): every syntax element supercronic
-/// accepts, with next-run times worked out from the calendar (1 January 2026 is a Thursday).
+/// The schedule engine, in process (the crontab parser and CronSchedule, as cron -test --next-runs uses them):
+/// every syntax element supercronic accepts, with next-run times worked out from the calendar (1 January 2026 is
+/// a Thursday). One case goes through the AOT binary, for the --next-runs output and cron's own time zone.
 /// </summary>
 public class ScheduleTests
 {
     private const string NewYear2026 = "2026-01-01T00:00:00Z";
 
-    /// <summary>The next <paramref name="count"/> run times of the crontab's only job, as printed by cron.</summary>
-    internal static async Task<string[]> NextRunsAsync(string crontab, string from, int count, string timeZone = "UTC")
+    /// <summary>The next <paramref name="count"/> run times of the crontab's only job, formatted as cron -test --next-runs prints them.</summary>
+    internal static Task<string[]> NextRunsAsync(string crontab, string from, int count, string timeZone = "UTC") =>
+        Task.FromResult(NextRuns(crontab, from, count, timeZone));
+
+    internal static string[] NextRuns(string crontab, string from, int count, string timeZone = "UTC")
+    {
+        var result = CrontabParser.Parse(crontab, "crontab", TimeZoneInfo.FindSystemTimeZoneById(timeZone));
+        Assert.True(result.Crontab is not null, string.Join('\n', result.Errors));
+        var job = Assert.Single(result.Crontab.Jobs);
+        var zone = result.Crontab.TimeZone;
+        var runs = new List<string>();
+        var t = DateTimeOffset.Parse(from, CultureInfo.InvariantCulture).UtcDateTime;
+        for (var i = 0; i < count && job.Expression.Next(t, zone) is { } next; i++, t = next)
+            runs.Add(new DateTimeOffset(next).ToOffset(zone.GetUtcOffset(next)).ToString("yyyy-MM-ddTHH:mm:sszzz", CultureInfo.InvariantCulture));
+        return [.. runs];
+    }
+
+    /// <summary>The same through the AOT binary (cron -test --next-runs N --from TIME).</summary>
+    private static async Task<string[]> NextRunsOfBinaryAsync(string crontab, string from, int count, string timeZone)
     {
         using var dir = new TempDir("cron-schedule");
         var path = dir.Write("crontab", crontab);
@@ -111,9 +130,9 @@ public class ScheduleTests
     [Fact]
     public async Task The_crontab_time_zone_is_used_rather_than_cron_s_own()
     {
-        var zurich = await NextRunsAsync("CRON_TZ=Europe/Zurich\n0 12 * * * true\n", NewYear2026, 1, timeZone: "America/New_York");
+        var zurich = await NextRunsOfBinaryAsync("CRON_TZ=Europe/Zurich\n0 12 * * * true\n", NewYear2026, 1, timeZone: "America/New_York");
         Assert.Equal(["2026-01-01T12:00:00+01:00"], zurich);
-        var local = await NextRunsAsync("0 12 * * * true\n", NewYear2026, 1, timeZone: "America/New_York");
+        var local = await NextRunsOfBinaryAsync("0 12 * * * true\n", NewYear2026, 1, timeZone: "America/New_York");
         Assert.Equal(["2026-01-01T12:00:00-05:00"], local);
     }
 }

@@ -165,15 +165,15 @@ public sealed class AcmeRestorer(IObjectStore s3, S3Location source, string key,
             catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
             {
                 throw new StoreException(StoreErrorKind.Unreachable,
-                    $"no answer from {s3.Endpoint} within --timeout {GoDuration.Format(timeout)} ({attempt} attempts): check S3_ENDPOINT and that the server is up");
+                    $"no answer from {s3.Endpoint} within --timeout {GoDuration.FormatShort(timeout)} ({attempt} attempts): check S3_ENDPOINT and that the server is up");
             }
             catch (StoreException ex) when (ex.IsTransient)
             {
                 var elapsed = DateTime.UtcNow - started;
                 // Give up when the next attempt could not start before the deadline.
                 if (timeout - elapsed <= delay)
-                    throw new StoreException(ex.Kind, $"{ex.Message} (gave up after {attempt} attempts in {GoDuration.Format(elapsed)}, --timeout {GoDuration.Format(timeout)})", ex);
-                log.Warning("attempt {Attempt} failed: {Error}; retrying in {Delay}", attempt, ex.Message, GoDuration.Format(delay));
+                    throw new StoreException(ex.Kind, $"{ex.Message} (gave up after {attempt} attempts in {GoDuration.FormatShort(elapsed)}, --timeout {GoDuration.FormatShort(timeout)})", ex);
+                log.Warning("attempt {Attempt} failed: {Error}; retrying in {Delay}", attempt, ex.Message, GoDuration.FormatShort(delay));
                 await Task.Delay(delay, stopping).ConfigureAwait(false);
                 delay = delay * 2 < MaxDelay ? delay * 2 : MaxDelay;
             }

@@ -1,3 +1,4 @@
+using InfraTools.Time;
 using System.CommandLine;
 using System.Globalization;
 using System.Runtime.InteropServices;
@@ -40,7 +41,7 @@ public static class CronCommand
     private static readonly Option<string> GracePeriod = new("--grace-period", "-grace-period")
     {
         Description = "On SIGTERM, SIGINT or SIGQUIT wait this long for running jobs, then send their process groups SIGTERM " +
-                      $"and {GoFormat.Duration(CronService.KillDelay)} later SIGKILL (e.g. 30s, 5m)",
+                      $"and {GoDuration.Format(CronService.KillDelay)} later SIGKILL (e.g. 30s, 5m)",
         HelpName = "DURATION",
         DefaultValueFactory = _ => "5s",
     };
@@ -49,6 +50,11 @@ public static class CronCommand
     {
         Description = "With -test: print each job's next N run times (job name, then the time in the crontab's time zone)",
         HelpName = "N",
+    };
+
+    private static readonly Option<bool> Strict = new("--strict")
+    {
+        Description = "With -test: also report every line supercronic would reject or read differently (exit 1 if any)",
     };
 
     private static readonly Option<string?> From = new("--from")
@@ -68,7 +74,7 @@ public static class CronCommand
             if (option is System.CommandLine.Help.HelpOption) option.Aliases.Add("-help");
         }
         foreach (Option option in new Option[] { Debug, Quiet, Json, Test, Inotify, NoReap, Overlapping, SplitLogs, PassthroughLogs,
-                     PrometheusListenAddress, GracePeriod, CommonOptions.MetricsFile, NextRuns, From })
+                     PrometheusListenAddress, GracePeriod, CommonOptions.MetricsFile, NextRuns, From, Strict })
             root.Options.Add(option);
         root.Arguments.Add(Crontab);
         root.SetAction((parse, _) => RunAsync(parse));
@@ -114,19 +120,23 @@ public static class CronCommand
     {
         var path = parse.GetValue(Crontab)!;
         RegisterSecrets();
-        if (!GoFormat.TryParseDuration(parse.GetValue(GracePeriod)!, out var grace) || grace < TimeSpan.Zero)
+        if (!GoDuration.TryParse(parse.GetValue(GracePeriod)!, out var grace) || grace < TimeSpan.Zero)
             throw new UsageException($"-grace-period '{parse.GetValue(GracePeriod)}' is not a duration such as 30s or 5m");
         var metricsPath = CommonOptions.MetricsPath(parse.GetValue(CommonOptions.MetricsFile), Environment.GetEnvironmentVariable);
         var settings = new CronSettings(path, parse.GetValue(Overlapping), parse.GetValue(PassthroughLogs), !parse.GetValue(NoReap), grace, parse.GetValue(Debug));
 
-        if (parse.GetValue(Test)) return TestCrontab(path, log, parse.GetValue(NextRuns), parse.GetValue(From));
+        if (parse.GetValue(Test)) return TestCrontab(path, log, parse.GetValue(NextRuns), parse.GetValue(From), parse.GetValue(Strict));
 
         var metrics = new CronMetrics();
         using var service = new CronService(settings, log, metrics,
             job => metricsPath is null ? null : TextfileMetrics.ReadSample(metricsPath, CronMetrics.LastSuccessName, $"job=\"{job}\""),
             InheritedEnvironment());
 
+        // As PID 1 cron reaps orphans (unless -no-reap). Otherwise they are the real PID 1's (tini, docker --init):
+        // supercronic warns "process reaping disabled, not pid 1" at every start; nothing is wrong, so cron says
+        // it at debug level only (a warning on every start trips log alerts).
         if (Posix.getpid() == 1) log.Info(settings.ReapOrphans ? "reaping dead processes" : "process reaping disabled (-no-reap)");
+        else if (settings.ReapOrphans) log.Debug("process reaping disabled, not pid 1");
 
         // Registered before the crontab is read, so that a signal during start-up is not lost.
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => Stop(c, service, "terminated"));
@@ -179,26 +189,33 @@ public static class CronCommand
     }
 
     /// <summary>-test: 0 and "crontab is valid", or each bad line with its number and 1. With --next-runs, the coming run times.</summary>
-    private static int TestCrontab(string path, CronLog log, int nextRuns, string? fromText)
+    private static int TestCrontab(string path, CronLog log, int nextRuns, string? fromText, bool strict)
     {
         log.Info($"read crontab: {path}");
         string text;
         try
         {
-            text = File.ReadAllText(path);
+            text = RawText.Read(path);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             log.Error($"cannot read crontab {path}: {ex.Message}");
             return 1;
         }
-        var result = CrontabParser.Parse(text, path, TimeZoneInfo.Local);
+        var result = CrontabParser.Parse(text, path, TimeZoneInfo.Local, strict);
         foreach (var line in result.Debug) log.Debug(line);
         foreach (var notice in result.Notices) log.Write(notice.Level, notice.Message);
         if (result.Crontab is null)
         {
             foreach (var error in result.Errors) log.Error(CronService.FormatError(error));
             log.Error($"crontab is not valid: {result.Errors.Count} bad line{(result.Errors.Count == 1 ? "" : "s")}");
+            return 1;
+        }
+        if (result.Incompatibilities.Count > 0)
+        {
+            foreach (var line in result.Incompatibilities) log.Error(CronService.FormatError(line));
+            var count = result.Incompatibilities.Count;
+            log.Error($"crontab is valid for cron, but not for supercronic: {count} line{(count == 1 ? "" : "s")} (--strict)");
             return 1;
         }
         if (nextRuns > 0)
@@ -222,7 +239,7 @@ public static class CronCommand
             }
             Console.Out.Flush();
         }
-        log.Info("crontab is valid");
+        log.Info(strict ? "crontab is valid (also for supercronic)" : "crontab is valid");
         return 0;
     }
 
@@ -234,28 +251,9 @@ public static class CronCommand
         return environment;
     }
 
-    /// <summary>
-    /// The S3 credentials cron inherits (and the content of their *_FILE variants) are scrubbed from every log
-    /// line, job output included: a job that prints its environment does not leak them into the logs.
-    /// </summary>
+    /// <summary>The S3 credentials cron inherits (and the content of their *_FILE variants) are scrubbed from every log line.</summary>
     private static void RegisterSecrets()
     {
-        foreach (var name in S3SettingsReader.CredentialVariables)
-        {
-            var value = Environment.GetEnvironmentVariable(name);
-            if (string.IsNullOrEmpty(value)) continue;
-            if (!name.EndsWith("_FILE", StringComparison.Ordinal))
-            {
-                SecretRedactor.Register(value);
-                continue;
-            }
-            try
-            {
-                if (new FileInfo(value) is { Exists: true, Length: < 65536 }) SecretRedactor.Register(File.ReadAllText(value).TrimEnd('\r', '\n'));
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-            }
-        }
+        foreach (var name in S3SettingsReader.CredentialVariables) CronSecrets.Register(name, Environment.GetEnvironmentVariable(name));
     }
 }

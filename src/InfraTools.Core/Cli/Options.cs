@@ -112,13 +112,13 @@ public static class Options
         {
             Description = description,
             HelpName = "DURATION",
-            DefaultValueFactory = _ => GoDuration.Parse(defaultText, name),
+            DefaultValueFactory = _ => GoDuration.Parse(defaultText, name, TimeSpan.FromDays(1)),
             CustomParser = result =>
             {
                 var text = result.Tokens.Count > 0 ? result.Tokens[0].Value : defaultText;
                 try
                 {
-                    var value = GoDuration.Parse(text, name);
+                    var value = GoDuration.Parse(text, name, TimeSpan.FromDays(1));
                     if (value <= TimeSpan.Zero) result.AddError($"{name} must be more than 0, e.g. {defaultText}");
                     return value;
                 }

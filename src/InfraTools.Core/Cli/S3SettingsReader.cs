@@ -135,7 +135,7 @@ public static partial class S3SettingsReader
         TimeSpan value;
         try
         {
-            value = GoDuration.Parse(setting.Value, setting.Name);
+            value = GoDuration.Parse(setting.Value, setting.Name, TimeSpan.FromDays(1));
         }
         catch (UsageException ex)
         {

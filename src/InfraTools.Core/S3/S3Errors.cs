@@ -52,7 +52,7 @@ internal static class S3Errors
     /// <summary>Network trouble before an answer arrived (the endpoint is unreachable) or while its body was read (the transfer broke).</summary>
     public static StoreException FromNetwork(Exception ex, S3Request request, string endpoint, bool duringBody, TimeSpan ioTimeout)
     {
-        var reason = IsIdleTimeout(ex) ? $"nothing received or sent for {GoDuration.Format(ioTimeout)}, S3_IO_TIMEOUT" : Innermost(ex).Message.TrimEnd('.');
+        var reason = IsIdleTimeout(ex) ? $"nothing received or sent for {GoDuration.FormatShort(ioTimeout)}, S3_IO_TIMEOUT" : Innermost(ex).Message.TrimEnd('.');
         return duringBody
             ? new StoreException(StoreErrorKind.Interrupted, $"the transfer of {request.Where} from {endpoint} broke off ({reason}); the local copy, if any, was kept", ex)
             : new StoreException(StoreErrorKind.Unreachable, $"cannot reach the S3 endpoint {endpoint} ({reason}): check S3_ENDPOINT and that the server is up", ex);

@@ -1,3 +1,5 @@
+using System.Text;
+using System.Text.RegularExpressions;
 using Cronos;
 
 namespace InfraTools.Cron.Crontab;
@@ -5,10 +7,12 @@ namespace InfraTools.Cron.Crontab;
 /// <summary>
 /// A schedule as supercronic reads it (its cronexpr library): seconds, minutes, hours, day of month, month,
 /// day of week and year. Cronos evaluates the first six fields; this class adds what Cronos does differently:
-/// the year field (1970-2099), and Vixie cron's rule that a day matches when either the day of month or the day
-/// of week matches if both are restricted (Cronos requires both).
+/// the year field (1970-2099); full month and day names (<c>january</c>, <c>Monday-Friday</c>); <c>L</c>,
+/// <c>W</c>, <c>nL</c> and <c>n#k</c> inside lists (<c>1,15,L</c>, <c>MON#1,FRI#3</c>), which Cronos only takes
+/// alone; and Vixie cron's rule that a day matches when either the day of month or the day of week matches if
+/// both are restricted (Cronos requires both). Each of these becomes a union of Cronos expressions.
 /// </summary>
-public sealed class CronSchedule
+public sealed partial class CronSchedule
 {
     public const int FirstYear = 1970;
     public const int LastYear = 2099;
@@ -24,7 +28,13 @@ public sealed class CronSchedule
         ["@hourly"] = "0 0 * * * * *",
     };
 
-    public static IReadOnlyCollection<string> MacroNames => Macros.Keys;
+    private static readonly string[] Months =
+        ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"];
+
+    private static readonly string[] Days = ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"];
+
+    [GeneratedRegex("[A-Za-z]+")]
+    private static partial Regex Letters();
 
     private readonly CronExpression[] _expressions;
     private readonly bool[]? _years; // null: every year
@@ -34,6 +44,9 @@ public sealed class CronSchedule
         _expressions = expressions;
         _years = years;
     }
+
+    /// <summary>How many Cronos expressions the schedule is the union of (1 for most schedules).</summary>
+    internal int ExpressionCount => _expressions.Length;
 
     /// <summary>
     /// Parses the schedule fields of a crontab line: 7 (seconds ... year), 6 (minutes ... year: the sixth field
@@ -50,16 +63,66 @@ public sealed class CronSchedule
             7 => [.. fields],
             _ => throw new FormatException($"a schedule has 5, 6 or 7 fields, not {fields.Count}"),
         };
-        var (second, minute, hour, dayOfMonth, month, dayOfWeek, year) = (seven[0], seven[1], seven[2], seven[3], seven[4], seven[5], seven[6]);
+        var (second, minute, hour, month, year) = (seven[0], seven[1], seven[2], FullNames(seven[4], Months), seven[6]);
+        var dayOfMonth = seven[3];
+        var dayOfWeek = FullNames(seven[5], Days);
         var years = ParseYears(year);
-        var bothDaysRestricted = IsRestricted(dayOfMonth) && IsRestricted(dayOfWeek);
-        var expressions = bothDaysRestricted
-            ? new[] { Cronos(second, minute, hour, dayOfMonth, month, "*"), Cronos(second, minute, hour, "*", month, dayOfWeek) }
-            : new[] { Cronos(second, minute, hour, dayOfMonth, month, dayOfWeek) };
-        return new CronSchedule(expressions, years);
+        var daysOfMonth = SplitSpecial(dayOfMonth, item => item.Contains('L', StringComparison.OrdinalIgnoreCase) || item.Contains('W', StringComparison.OrdinalIgnoreCase));
+        var daysOfWeek = SplitSpecial(dayOfWeek, item => item.Contains('#') || item.EndsWith('L') || item.EndsWith('l'));
+        var expressions = new List<CronExpression>();
+        if (IsRestricted(dayOfMonth) && IsRestricted(dayOfWeek))
+        {
+            foreach (var dom in daysOfMonth) expressions.Add(Cronos(second, minute, hour, dom, month, "*"));
+            foreach (var dow in daysOfWeek) expressions.Add(Cronos(second, minute, hour, "*", month, dow));
+        }
+        else
+        {
+            foreach (var dom in daysOfMonth)
+                foreach (var dow in daysOfWeek)
+                    expressions.Add(Cronos(second, minute, hour, dom, month, dow));
+        }
+        return new CronSchedule([.. expressions], years);
     }
 
     private static bool IsRestricted(string dayField) => dayField is not ("*" or "?");
+
+    /// <summary>
+    /// Full month and day names as supercronic accepts them (any case; <c>FRIDAY#3</c>, <c>fridayL</c>) become
+    /// the three-letter names Cronos knows.
+    /// </summary>
+    private static string FullNames(string field, string[] names) =>
+        Letters().Replace(field, match =>
+        {
+            var word = match.Value;
+            foreach (var name in names)
+            {
+                if (word.Equals(name, StringComparison.OrdinalIgnoreCase)) return name[..3];
+                // A full day name before the L of "last" (supercronic: `fridayl`).
+                if (word.Length == name.Length + 1 && word[^1] is 'l' or 'L' && word.StartsWith(name, StringComparison.OrdinalIgnoreCase))
+                    return name[..3] + "L";
+            }
+            return word;
+        });
+
+    /// <summary>
+    /// A day field as the list items Cronos can take in one expression: the plain items (numbers, ranges, steps)
+    /// together, and each special item (L, W, nL, n#k) on its own, as supercronic parses each list item on its own.
+    /// </summary>
+    private static List<string> SplitSpecial(string field, Func<string, bool> special)
+    {
+        var items = field.Split(',');
+        if (items.Length == 1 || !items.Any(special)) return [field];
+        var parts = new List<string>();
+        var plain = new StringBuilder();
+        foreach (var item in items)
+        {
+            if (item.Length == 0) throw new FormatException($"'{field}' has an empty list item");
+            if (special(item)) parts.Add(item);
+            else plain.Append(plain.Length > 0 ? "," : "").Append(item);
+        }
+        if (plain.Length > 0) parts.Insert(0, plain.ToString());
+        return parts;
+    }
 
     private static CronExpression Cronos(string second, string minute, string hour, string dayOfMonth, string month, string dayOfWeek)
     {

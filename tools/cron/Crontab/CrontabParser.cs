@@ -24,7 +24,9 @@ public sealed record CrontabError(int Line, string Message);
 
 public sealed record CrontabNotice(LogEventLevel Level, string Message);
 
-public sealed record CrontabParseResult(CrontabFile? Crontab, IReadOnlyList<CrontabError> Errors, IReadOnlyList<CrontabNotice> Notices, IReadOnlyList<string> Debug);
+/// <param name="Incompatibilities">With strict: the lines supercronic would reject or read differently (each with why).</param>
+public sealed record CrontabParseResult(CrontabFile? Crontab, IReadOnlyList<CrontabError> Errors, IReadOnlyList<CrontabNotice> Notices, IReadOnlyList<string> Debug,
+    IReadOnlyList<CrontabError> Incompatibilities);
 
 /// <summary>Reads crontabs the way supercronic does, plus the "# cron:" job options.</summary>
 public static partial class CrontabParser
@@ -41,9 +43,17 @@ public static partial class CrontabParser
     /// <summary>Field counts tried in supercronic's order: seconds...year, minutes...year, minutes...day of week, macro.</summary>
     private static readonly int[] FieldCounts = [7, 6, 5, 1];
 
-    public static CrontabParseResult Parse(string text, string path, TimeZoneInfo defaultZone)
+    /// <summary>supercronic reads the crontab with Go's bufio.Scanner, which fails on a line longer than this.</summary>
+    public const int SupercronicMaxLine = 64 * 1024;
+
+    /// <summary>
+    /// Parses a crontab. With <paramref name="strict"/>, also lists what supercronic would do differently
+    /// (<see cref="CrontabParseResult.Incompatibilities"/>), for <c>cron -test --strict</c>.
+    /// </summary>
+    public static CrontabParseResult Parse(string text, string path, TimeZoneInfo defaultZone, bool strict = false)
     {
         var errors = new List<CrontabError>();
+        var incompatible = new List<CrontabError>();
         var notices = new List<CrontabNotice>();
         var debug = new List<string>();
         var environment = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -59,6 +69,8 @@ public static partial class CrontabParser
             var line = lines[i].EndsWith('\r') ? lines[i][..^1] : lines[i];
             line = line.TrimStart(' ', '\t');
             if (i == lines.Length - 1 && line.Length == 0) break;
+            if (strict && RawText.ByteCount(lines[i]) >= SupercronicMaxLine)
+                incompatible.Add(new CrontabError(number, $"supercronic cannot read a line of {SupercronicMaxLine:N0} bytes or more (bufio.Scanner: token too long) and exits"));
 
             void Orphaned()
             {
@@ -75,6 +87,7 @@ public static partial class CrontabParser
             if (line[0] == '#')
             {
                 Orphaned();
+                if (JobOptions.LooksLikeOptions(line)) debug.Add($"line {number}: a '# cron:' comment without a known option ({JobOptions.Syntax}): read as a plain comment");
                 if (JobOptions.OptionsText(line) is { } optionsText)
                 {
                     try
@@ -98,6 +111,8 @@ public static partial class CrontabParser
                 var value = env.Groups[2].Value;
                 // Remove quotes (as Vixie cron and supercronic do).
                 if (value.Length > 1 && value[0] is '"' or '\'' && value[^1] == value[0]) value = value[1..^1];
+                if (strict && env.Groups[2].Value.Length == 0)
+                    incompatible.Add(new CrontabError(number, $"supercronic crashes on an empty value ('{key}='): give a value, e.g. {key}=\"\""));
                 switch (key)
                 {
                     case "SHELL":
@@ -108,15 +123,13 @@ public static partial class CrontabParser
                         notices.Add(new CrontabNotice(LogEventLevel.Warning, $"processes will NOT be spawned as USER={value}"));
                         break;
                     case "CRON_TZ":
-                        try
+                        if (FindZone(value) is { } found)
                         {
-                            zone = TimeZoneInfo.FindSystemTimeZoneById(value);
-                            notices.Add(new CrontabNotice(LogEventLevel.Information, $"processes will be spawned using TZ: {value}"));
+                            zone = found;
+                            notices.Add(new CrontabNotice(LogEventLevel.Information, $"processes will be spawned using TZ: {(value.Length == 0 ? "UTC" : value)}"));
                         }
-                        catch (Exception ex) when (ex is TimeZoneNotFoundException or InvalidTimeZoneException)
-                        {
+                        else
                             errors.Add(new CrontabError(number, $"CRON_TZ={value}: unknown time zone (use a name such as Europe/Zurich; the image needs tzdata)"));
-                        }
                         break;
                 }
                 environment[key] = value;
@@ -130,6 +143,7 @@ public static partial class CrontabParser
                 pending = null;
                 continue;
             }
+            if (strict && Incompatibility(line, job.Value.Schedule, job.Value.FieldCount) is { } why) incompatible.Add(new CrontabError(number, why));
             jobs.Add((number, job.Value.Schedule, job.Value.Command, job.Value.Expression, pending?.Options ?? JobOptions.None));
             pending = null;
         }
@@ -151,10 +165,42 @@ public static partial class CrontabParser
         }
 
         var crontab = errors.Count == 0 ? new CrontabFile(path, named, environment, shell, zone) : null;
-        return new CrontabParseResult(crontab, errors.OrderBy(e => e.Line).ToList(), notices, debug);
+        return new CrontabParseResult(crontab, errors.OrderBy(e => e.Line).ToList(), notices, debug, incompatible);
     }
 
-    private static (string Schedule, string Command, CronSchedule Expression)? ParseJobLine(string line, int number, List<string> debug, out string? error)
+    /// <summary>
+    /// CRON_TZ as Go's time.LoadLocation reads it: an IANA name, "UTC", "Local" (cron's own zone: TZ or
+    /// /etc/localtime) or empty (UTC). Null when the zone is unknown.
+    /// </summary>
+    public static TimeZoneInfo? FindZone(string name)
+    {
+        if (name is "" or "UTC") return TimeZoneInfo.Utc;
+        if (name == "Local") return TimeZoneInfo.Local;
+        try
+        {
+            return TimeZoneInfo.FindSystemTimeZoneById(name);
+        }
+        catch (Exception ex) when (ex is TimeZoneNotFoundException or InvalidTimeZoneException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Why supercronic would not run this job line as cron does, or null.</summary>
+    private static string? Incompatibility(string line, string schedule, int fieldCount)
+    {
+        var theirs = SupercronicSyntax.ReadJobLine(line);
+        if (theirs is null)
+            return fieldCount == 1
+                ? $"supercronic rejects this line: '{schedule}' is not one of its macros ({SupercronicSyntax.MacroList})"
+                : $"supercronic rejects this line: {SupercronicSyntax.Check(schedule)} (schedule '{schedule}')";
+        if (theirs.Value.Fields != fieldCount)
+            return $"supercronic reads this line differently: as the {theirs.Value.Fields}-field schedule '{theirs.Value.Schedule}' " +
+                   $"with the command '{theirs.Value.Command}' ({SupercronicSyntax.Check(schedule)} in '{schedule}')";
+        return null;
+    }
+
+    private static (string Schedule, string Command, CronSchedule Expression, int FieldCount)? ParseJobLine(string line, int number, List<string> debug, out string? error)
     {
         var words = Word().Matches(line);
         string? firstError = null;
@@ -171,7 +217,7 @@ public static partial class CrontabParser
                 var expression = CronSchedule.Parse(Enumerable.Range(0, count).Select(i => words[i].Value).ToArray());
                 debug.Add($"line {number}: parsed schedule '{schedule}' ({count} fields)");
                 error = null;
-                return (schedule, line[words[count].Index..], expression);
+                return (schedule, line[words[count].Index..], expression, count);
             }
             catch (FormatException ex)
             {

@@ -1,3 +1,4 @@
+using InfraTools.Time;
 using System.Text.RegularExpressions;
 using InfraTools.Cron.Logging;
 
@@ -21,9 +22,25 @@ public sealed partial record JobOptions(string? Name = null, TimeSpan? Timeout =
     [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
     private static partial Regex ValidName();
 
-    /// <summary>The options text of a "# cron: ..." comment, or null for an ordinary comment.</summary>
-    public static string? OptionsText(string commentLine) =>
-        OptionsComment().Match(commentLine) is { Success: true } match ? match.Groups[1].Value : null;
+    private static readonly string[] Keys = ["name=", "timeout=", "jitter="];
+
+    /// <summary>
+    /// The options text of a "# cron: ..." comment, or null for an ordinary comment. It is our options line only
+    /// when at least one of its words is a known option (name=, timeout=, jitter=, run-at-start): a comment such as
+    /// "# cron: nightly backup" stays a comment, as it is for supercronic; "# cron: name=x colour=red" is an
+    /// options line with an unknown option.
+    /// </summary>
+    public static string? OptionsText(string commentLine)
+    {
+        if (OptionsComment().Match(commentLine) is not { Success: true } match) return null;
+        var text = match.Groups[1].Value;
+        var known = text.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries)
+            .Any(w => w == "run-at-start" || Keys.Any(k => w.StartsWith(k, StringComparison.Ordinal)));
+        return known ? text : null;
+    }
+
+    /// <summary>A "# cron:" comment that is not an options line (no known option in it).</summary>
+    public static bool LooksLikeOptions(string commentLine) => OptionsComment().IsMatch(commentLine) && OptionsText(commentLine) is null;
 
     public static bool IsValidName(string name) => ValidName().IsMatch(name);
 
@@ -52,7 +69,7 @@ public sealed partial record JobOptions(string? Name = null, TimeSpan? Timeout =
 
     private static TimeSpan Duration(string key, string text, bool allowZero)
     {
-        if (!GoFormat.TryParseDuration(text, out var duration) || duration < TimeSpan.Zero || (!allowZero && duration == TimeSpan.Zero))
+        if (!GoDuration.TryParse(text, out var duration) || duration < TimeSpan.Zero || (!allowZero && duration == TimeSpan.Zero))
             throw new FormatException($"{key} '{text}' is not a {(allowZero ? "" : "positive ")}duration such as 90s, 5m or 1h30m");
         return duration;
     }

@@ -1,7 +1,11 @@
+using InfraTools.Secrets;
+using InfraTools.Time;
 using System.Globalization;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using InfraTools.Cli;
+using InfraTools.Cron.Crontab;
 using InfraTools.Logging;
 using Serilog.Events;
 using Serilog.Formatting;
@@ -25,15 +29,18 @@ public sealed class LogrusFormatter(bool json) : ITextFormatter
     {
         var time = GoFormat.Rfc3339(logEvent.Timestamp.ToLocalTime());
         var level = JsonLineFormatter.LevelName(logEvent.Level);
-        var message = logEvent.Properties.TryGetValue(MessageProperty, out var m) ? LogText.Plain(m) : LogText.Render(logEvent);
+        // Secrets are removed from the raw text, before quoting and escaping change how they look (a secret with
+        // a " or \ in it would otherwise pass the redaction of the finished line).
+        var message = SecretRedactor.Redact(logEvent.Properties.TryGetValue(MessageProperty, out var m) ? LogText.Plain(m) : LogText.Render(logEvent));
         var fields = new SortedDictionary<string, object>(StringComparer.Ordinal);
         foreach (var (name, value) in logEvent.Properties)
         {
             if (name is MessageProperty or LogText.DebugDetails) continue;
-            fields[name] = value is ScalarValue { Value: { } scalar } ? scalar : LogText.Plain(value);
+            var field = value is ScalarValue { Value: { } scalar } ? scalar : LogText.Plain(value);
+            fields[name] = field is string text ? SecretRedactor.Redact(text) : field;
         }
         if (logEvent.Exception is not null && logEvent.Properties.ContainsKey(LogText.DebugDetails))
-            fields["error"] = logEvent.Exception.ToString();
+            fields["error"] = SecretRedactor.Redact(logEvent.Exception.ToString());
 
         if (json) WriteJson(output, time, level, message, fields);
         else WriteText(output, time, level, message, fields);
@@ -75,7 +82,8 @@ public sealed class LogrusFormatter(bool json) : ITextFormatter
                     case bool b: writer.WriteBoolean(name, b); break;
                     // Go's JSON encoder writes a time.Duration as integer nanoseconds.
                     case TimeSpan d: writer.WriteNumber(name, d.Ticks * 100); break;
-                    default: writer.WriteString(name, TextValue(value)); break;
+                    // Bytes that are not UTF-8 (RawText) as Go's JSON encoder writes them: U+FFFD.
+                    default: writer.WriteString(name, RawText.Display(TextValue(value))); break;
                 }
             }
             writer.WriteEndObject();
@@ -87,7 +95,7 @@ public sealed class LogrusFormatter(bool json) : ITextFormatter
     private static string TextValue(object value) => value switch
     {
         string s => s,
-        TimeSpan d => GoFormat.Duration(d),
+        TimeSpan d => GoDuration.Format(d),
         bool b => b ? "true" : "false",
         IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
         _ => value.ToString() ?? "",
@@ -114,8 +122,15 @@ public sealed class LogrusFormatter(bool json) : ITextFormatter
     private static void AppendQuoted(StringBuilder sb, string value)
     {
         sb.Append('"');
-        foreach (var c in value)
+        for (var i = 0; i < value.Length; i++)
         {
+            var c = value[i];
+            // A byte that is not UTF-8 (RawText) as strconv.Quote writes it: \xe9.
+            if (RawText.EscapedByte(value, i) is var b and >= 0)
+            {
+                sb.Append("\\x").Append(b.ToString("x2", CultureInfo.InvariantCulture));
+                continue;
+            }
             switch (c)
             {
                 case '"': sb.Append("\\\""); break;

@@ -25,8 +25,11 @@ public sealed class CronMetrics
     private readonly Gauge _lastSuccess;
     private readonly Gauge _lastExitCode;
 
-    public CronMetrics()
+    private readonly TimeProvider _time;
+
+    public CronMetrics(TimeProvider? time = null)
     {
+        _time = time ?? TimeProvider.System;
         Registry = Metrics.NewCustomRegistry();
         var factory = Metrics.WithCustomRegistry(Registry);
         _executions = factory.CreateCounter("cron_job_executions_total", "Job runs that ended (succeeded or failed).", "job");
@@ -88,7 +91,7 @@ public sealed class CronMetrics
         _executions.WithLabels(job).Inc();
         _duration.WithLabels(job).Observe(duration.TotalSeconds);
         _lastExitCode.WithLabels(job).Set(status?.ShellCode ?? 127);
-        if (status is { Success: true }) _lastSuccess.WithLabels(job).Set(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0);
+        if (status is { Success: true }) _lastSuccess.WithLabels(job).Set(_time.GetUtcNow().ToUnixTimeMilliseconds() / 1000.0);
         else _failures.WithLabels(job).Inc();
         Changed?.Invoke();
     }

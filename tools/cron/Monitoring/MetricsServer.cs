@@ -8,7 +8,7 @@ using Prometheus;
 namespace InfraTools.Cron.Monitoring;
 
 /// <summary>
-/// A minimal HTTP/1.1 server for /metrics (Prometheus text format) and /health ("ok", 503 while stopping).
+/// A minimal HTTP/1.1 server for /metrics (Prometheus text format) and /health ("OK" as supercronic answers, 503 while stopping).
 /// One request per connection. A plain TcpListener instead of HttpListener or Kestrel keeps the binary and
 /// its idle memory small; Prometheus needs nothing more.
 /// </summary>
@@ -150,7 +150,7 @@ public sealed class MetricsServer : IAsyncDisposable
                 case "/health":
                     var healthy = _healthy();
                     await RespondAsync(client, healthy ? 200 : 503, healthy ? "OK" : "Service Unavailable", "text/plain; charset=utf-8",
-                        healthy ? "ok\n"u8.ToArray() : "stopping\n"u8.ToArray(), head, timeout.Token).ConfigureAwait(false);
+                        healthy ? "OK"u8.ToArray() : "stopping\n"u8.ToArray(), head, timeout.Token).ConfigureAwait(false);
                     break;
                 case "/":
                     await RespondAsync(client, 200, "OK", "text/plain; charset=utf-8", "cron: see /metrics and /health\n"u8.ToArray(), head, timeout.Token).ConfigureAwait(false);

@@ -1,5 +1,5 @@
 using System.Runtime.InteropServices;
-using System.Text;
+using InfraTools.Cron.Crontab;
 
 namespace InfraTools.Cron.Processes;
 
@@ -18,23 +18,119 @@ public readonly record struct ExitStatus(int? Code, int? Signal)
     public override string ToString() => Code is { } code ? $"exit status {code}" : $"signal: {Posix.SignalName(Signal!.Value)}";
 }
 
-/// <summary>A started job process: its pid (also its process group id) and the read ends of its output pipes.</summary>
+/// <summary>A started job process: its pid (also its process group id) and the read ends of its output pipes (-1 when not captured).</summary>
 public sealed record SpawnedProcess(int Pid, int StdoutFd, int StderrFd, Task<ExitStatus> Exited);
+
+/// <summary>
+/// A command ready to be started many times: argv and environment, encoded once (with the bytes the crontab
+/// was written in, see <see cref="RawText"/>) into pinned memory, so that a spawn allocates nothing for them.
+/// </summary>
+public sealed unsafe class PreparedCommand
+{
+    private readonly byte[] _strings;
+    private readonly nint[] _argv;
+    private readonly nint[] _environment;
+
+    public PreparedCommand(IReadOnlyList<string> argv, IReadOnlyList<string> environment)
+    {
+        Argv = argv;
+        Environment = environment;
+        var size = argv.Sum(a => RawText.ByteCount(a) + 1) + environment.Sum(e => RawText.ByteCount(e) + 1);
+        _strings = GC.AllocateUninitializedArray<byte>(size, pinned: true);
+        _argv = GC.AllocateArray<nint>(argv.Count + 1, pinned: true);
+        _environment = GC.AllocateArray<nint>(environment.Count + 1, pinned: true);
+        var offset = 0;
+        var start = Marshal.UnsafeAddrOfPinnedArrayElement(_strings, 0);
+        void Fill(IReadOnlyList<string> values, nint[] pointers)
+        {
+            for (var i = 0; i < values.Count; i++)
+            {
+                pointers[i] = start + offset;
+                offset += RawText.GetBytes(values[i], _strings.AsSpan(offset));
+                _strings[offset++] = 0;
+            }
+            pointers[values.Count] = 0;
+        }
+        Fill(argv, _argv);
+        Fill(environment, _environment);
+    }
+
+    public IReadOnlyList<string> Argv { get; }
+    public IReadOnlyList<string> Environment { get; }
+
+    internal byte* File => (byte*)_argv[0];
+    internal byte** ArgvPointer => (byte**)Marshal.UnsafeAddrOfPinnedArrayElement(_argv, 0);
+    internal byte** EnvironmentPointer => (byte**)Marshal.UnsafeAddrOfPinnedArrayElement(_environment, 0);
+}
+
+/// <summary>One process to start: filled in by <see cref="IJobProcesses.SpawnAll"/> with the process or the reason it could not start.</summary>
+public sealed class SpawnRequest(PreparedCommand command, bool capture)
+{
+    public PreparedCommand Command { get; } = command;
+    public bool Capture { get; } = capture;
+    public SpawnedProcess? Process { get; internal set; }
+    public string? Error { get; internal set; }
+    /// <summary>posix_spawn's file actions and attributes while the request is being started.</summary>
+    internal nint Native { get; set; }
+}
+
+/// <summary>Starting and signalling job processes: <see cref="ChildProcesses"/>, or a fake in the in-process tests.</summary>
+public interface IJobProcesses : IDisposable
+{
+    /// <summary>Starts every request (each gets its process or an error); returns when all have been started.</summary>
+    void SpawnAll(IReadOnlyList<SpawnRequest> requests);
+
+    /// <summary>Sends <paramref name="signal"/> to a job's process group; false when the group is gone.</summary>
+    bool SignalGroup(int processGroup, int signal);
+}
 
 /// <summary>
 /// Starts job processes with posix_spawn in their own process group and is the only place that waits for
 /// children. On SIGCHLD it reaps with waitpid(-1, WNOHANG), which as PID 1 also reaps orphaned grandchildren
 /// re-parented to cron, and hands each status to the job that owns the pid; statuses of pids that are not
-/// jobs (orphans) are dropped. Spawning and reaping share one lock, so a child that exits at once is never
-/// reaped before its pid is registered. With reapOrphans false (-no-reap) only job pids are waited for.
+/// jobs (orphans) are dropped. With reapOrphans false (-no-reap) only job pids are waited for.
+/// <para>
+/// Many jobs due at the same second are started in parallel, by the calling thread and a few spawner threads
+/// created up front: posix_spawn blocks its caller until the child has exec'd, so one thread starts about one
+/// job per exec. A child that ends before its pid is registered is kept aside by the reaper until the spawn
+/// that made it claims it.
+/// </para>
+/// <para>
+/// Open files: cron raises its own soft RLIMIT_NOFILE to the hard limit (each running job holds two pipes),
+/// and jobs get the soft limit cron inherited, as Go does for supercronic: the limit is lowered around each
+/// batch of spawns (the pipes are made before), and the children's stdin is a dup of one /dev/null descriptor,
+/// so a child never needs a new descriptor below the lowered limit.
+/// </para>
 /// </summary>
-public sealed unsafe class ChildProcesses : IDisposable
+public sealed unsafe class ChildProcesses : IJobProcesses
 {
+    /// <summary>Fewer due jobs than this are started by the calling thread alone.</summary>
+    private const int ParallelFrom = 4;
+
     private readonly object _gate = new();
     private readonly Dictionary<int, TaskCompletionSource<ExitStatus>> _children = [];
+    /// <summary>Statuses reaped while spawns were in flight, for pids not registered (yet): a spawn claims its own.</summary>
+    private readonly Dictionary<int, ExitStatus> _unclaimed = [];
+    private int _spawning;
     private readonly bool _reapOrphans;
     private readonly Action<int, ExitStatus> _orphanReaped;
     private readonly PosixSignalRegistration _sigchld;
+    private readonly int _devNull;
+    private readonly Posix.RLimit _inherited;
+    private readonly bool _lowerForChildren;
+    private readonly Thread[] _spawners;
+    private readonly SemaphoreSlim _work = new(0);
+    private volatile Batch? _batch;
+    private volatile bool _disposed;
+
+    /// <summary>Due jobs shared out to the spawner threads: each takes the next index until none is left.</summary>
+    private sealed class Batch(IReadOnlyList<SpawnRequest> requests, int[] pipes)
+    {
+        public IReadOnlyList<SpawnRequest> Requests { get; } = requests;
+        public int[] Pipes { get; } = pipes;
+        public CountdownEvent Done { get; } = new(requests.Count);
+        public int Next = -1;
+    }
 
     private static ChildProcesses? s_current;
 
@@ -42,13 +138,40 @@ public sealed unsafe class ChildProcesses : IDisposable
     {
         _reapOrphans = reapOrphans;
         _orphanReaped = orphanReaped;
+        fixed (byte* path = "/dev/null\0"u8) _devNull = Posix.open(path, Posix.O_RDONLY | Posix.O_CLOEXEC);
+        (_inherited, _lowerForChildren) = RaiseOpenFileLimit();
         // The registration sets up the runtime's signal handling; the runtime hook below then makes sure the
         // runtime leaves reaping to us (as PID 1 it would otherwise reap every child itself).
         _sigchld = PosixSignalRegistration.Create(PosixSignal.SIGCHLD, _ => Reap());
         s_current = this;
         Posix.RegisterForSigChld(&OnSigChld);
+        _spawners = new Thread[Math.Clamp(Environment.ProcessorCount, 2, 8) - 1];
+        for (var i = 0; i < _spawners.Length; i++)
+        {
+            _spawners[i] = new Thread(SpawnerLoop, maxStackSize: 256 * 1024) { IsBackground = true, Name = "spawner" };
+            _spawners[i].Start();
+        }
         // Children may have been inherited (exec from a shell wrapper) or have exited before the registration.
         Reap();
+    }
+
+    /// <summary>The soft open-file limit cron started with (what jobs get).</summary>
+    public ulong InheritedOpenFileLimit => _inherited.Current;
+
+    private static (Posix.RLimit Inherited, bool Raised) RaiseOpenFileLimit()
+    {
+        Posix.RLimit limit;
+        if (Posix.getrlimit(Posix.RLIMIT_NOFILE, &limit) != 0) return (default, false);
+        var inherited = limit;
+        if (limit.Current >= limit.Maximum) return (inherited, false);
+        limit.Current = limit.Maximum;
+        return (inherited, Posix.setrlimit(Posix.RLIMIT_NOFILE, &limit) == 0);
+    }
+
+    private void SetOpenFileLimit(ulong soft)
+    {
+        var limit = _inherited with { Current = soft };
+        Posix.setrlimit(Posix.RLIMIT_NOFILE, &limit);
     }
 
     [UnmanagedCallersOnly]
@@ -65,87 +188,173 @@ public sealed unsafe class ChildProcesses : IDisposable
         return 0;
     }
 
-    public int Running
-    {
-        get { lock (_gate) return _children.Count; }
-    }
-
     /// <summary>
-    /// Starts <paramref name="argv"/> with <paramref name="environment"/>, stdin from /dev/null, in a new process
-    /// group, with default signal dispositions and an empty signal mask. With <paramref name="capture"/> its stdout
-    /// and stderr are pipes (returned), else it shares cron's. Throws <see cref="SpawnException"/> when it cannot start.
+    /// Starts each request's argv with its environment, stdin from /dev/null, in a new process group, with
+    /// default signal dispositions and an empty signal mask; with Capture its stdout and stderr are pipes, else
+    /// it shares cron's.
     /// </summary>
-    public SpawnedProcess Spawn(IReadOnlyList<string> argv, IReadOnlyList<string> environment, bool capture)
+    public void SpawnAll(IReadOnlyList<SpawnRequest> requests)
     {
-        var outPipe = stackalloc int[2] { -1, -1 };
-        var errPipe = stackalloc int[2] { -1, -1 };
-        if (capture && (Posix.pipe2(outPipe, Posix.O_CLOEXEC) != 0 || Posix.pipe2(errPipe, Posix.O_CLOEXEC) != 0))
-        {
-            var errno = Marshal.GetLastPInvokeError();
-            CloseAll(outPipe[0], outPipe[1], errPipe[0], errPipe[1]);
-            throw new SpawnException($"cannot create output pipes: {Posix.ErrorText(errno)}");
-        }
-
-        var actions = stackalloc byte[Posix.FileActionsSize];
-        var attributes = stackalloc byte[Posix.SpawnAttrSize];
-        var defaults = stackalloc byte[Posix.SigSetSize];
-        var mask = stackalloc byte[Posix.SigSetSize];
-        var strings = new List<nint>();
+        if (requests.Count == 0) return;
+        Interlocked.Increment(ref _spawning);
         try
         {
-            Posix.posix_spawn_file_actions_init(actions);
-            Posix.posix_spawnattr_init(attributes);
-            var devNull = Utf8("/dev/null", strings);
-            Posix.posix_spawn_file_actions_addopen(actions, 0, devNull, Posix.O_RDONLY, 0);
-            if (capture)
+            var pipes = new int[requests.Count * 4];
+            Array.Fill(pipes, -1);
+            for (var i = 0; i < requests.Count; i++)
             {
-                Posix.posix_spawn_file_actions_adddup2(actions, outPipe[1], 1);
-                Posix.posix_spawn_file_actions_adddup2(actions, errPipe[1], 2);
+                if (!requests[i].Capture) continue;
+                fixed (int* p = &pipes[i * 4])
+                {
+                    if (Posix.pipe2(p, Posix.O_CLOEXEC) != 0 || Posix.pipe2(p + 2, Posix.O_CLOEXEC) != 0)
+                    {
+                        requests[i].Error = $"cannot create output pipes: {Posix.ErrorText(Marshal.GetLastPInvokeError())}";
+                        CloseAll(pipes.AsSpan(i * 4, 4));
+                    }
+                }
             }
-            // The .NET runtime ignores SIGPIPE and may block signals; a job must start with the defaults.
-            Posix.sigfillset(defaults);
-            Posix.sigdelset(defaults, Posix.SIGKILL);
-            Posix.sigdelset(defaults, Posix.SIGSTOP);
-            Posix.sigemptyset(mask);
-            Posix.posix_spawnattr_setsigdefault(attributes, defaults);
-            Posix.posix_spawnattr_setsigmask(attributes, mask);
-            Posix.posix_spawnattr_setpgroup(attributes, 0);
-            Posix.posix_spawnattr_setflags(attributes, Posix.POSIX_SPAWN_SETPGROUP | Posix.POSIX_SPAWN_SETSIGDEF | Posix.POSIX_SPAWN_SETSIGMASK);
-
-            var argvArray = NullTerminated(argv, strings);
-            var envArray = NullTerminated(environment, strings);
-            var file = Utf8(argv[0], strings);
-
-            int pid;
-            var exited = new TaskCompletionSource<ExitStatus>(TaskCreationOptions.RunContinuationsAsynchronously);
-            lock (_gate)
+            for (var i = 0; i < requests.Count; i++) Prepare(requests[i], pipes, i);
+            if (_lowerForChildren) SetOpenFileLimit(_inherited.Current);
+            try
             {
-                var error = Posix.posix_spawnp(&pid, file, actions, attributes, argvArray, envArray);
-                if (error != 0) throw new SpawnException($"cannot start {argv[0]}: {Posix.ErrorText(error)}");
-                _children[pid] = exited;
+                if (requests.Count < ParallelFrom || _spawners.Length == 0)
+                {
+                    for (var i = 0; i < requests.Count; i++) SpawnOne(requests[i], pipes, i);
+                }
+                else
+                {
+                    var batch = new Batch(requests, pipes);
+                    _batch = batch;
+                    _work.Release(_spawners.Length);
+                    TakeWork(batch);
+                    batch.Done.Wait();
+                    _batch = null;
+                }
             }
-            if (capture)
+            finally
             {
-                CloseAll(outPipe[1], errPipe[1]);
-                outPipe[1] = errPipe[1] = -1;
+                if (_lowerForChildren) SetOpenFileLimit(_inherited.Maximum);
             }
-            return new SpawnedProcess(pid, capture ? outPipe[0] : -1, capture ? errPipe[0] : -1, exited.Task);
-        }
-        catch
-        {
-            CloseAll(outPipe[0], outPipe[1], errPipe[0], errPipe[1]);
-            throw;
         }
         finally
         {
-            Posix.posix_spawn_file_actions_destroy(actions);
-            Posix.posix_spawnattr_destroy(attributes);
-            foreach (var p in strings) Marshal.FreeHGlobal(p);
+            foreach (var request in requests) Release(request);
+            ReleaseUnclaimed();
+        }
+        // With -no-reap only registered pids are waited for: one that ended before it was registered is collected here.
+        if (!_reapOrphans) Reap();
+    }
+
+    private void SpawnerLoop()
+    {
+        while (!_disposed)
+        {
+            _work.Wait();
+            if (_disposed) return;
+            if (_batch is { } batch) TakeWork(batch);
         }
     }
 
+    /// <summary>Starts the batch's next request until none is left (a thread that comes late finds none).</summary>
+    private void TakeWork(Batch batch)
+    {
+        while (true)
+        {
+            var i = Interlocked.Increment(ref batch.Next);
+            if (i >= batch.Requests.Count) return;
+            try
+            {
+                SpawnOne(batch.Requests[i], batch.Pipes, i);
+            }
+            finally
+            {
+                batch.Done.Signal();
+            }
+        }
+    }
+
+    /// <summary>
+    /// posix_spawn's file actions and attributes for a request, made before the open-file limit is lowered:
+    /// glibc refuses to add a dup2 of a descriptor at or above the limit in force when the action is added.
+    /// </summary>
+    private void Prepare(SpawnRequest request, int[] pipes, int index)
+    {
+        if (request.Error is not null) return;
+        var native = (byte*)NativeMemory.AllocZeroed((nuint)(Posix.FileActionsSize + Posix.SpawnAttrSize + 2 * Posix.SigSetSize));
+        request.Native = (nint)native;
+        var actions = native;
+        var attributes = native + Posix.FileActionsSize;
+        var defaults = attributes + Posix.SpawnAttrSize;
+        var mask = defaults + Posix.SigSetSize;
+        Posix.posix_spawn_file_actions_init(actions);
+        Posix.posix_spawnattr_init(attributes);
+        Posix.posix_spawn_file_actions_adddup2(actions, _devNull, 0);
+        if (request.Capture)
+        {
+            Posix.posix_spawn_file_actions_adddup2(actions, pipes[index * 4 + 1], 1);
+            Posix.posix_spawn_file_actions_adddup2(actions, pipes[index * 4 + 3], 2);
+        }
+        // The .NET runtime ignores SIGPIPE and may block signals; a job must start with the defaults.
+        Posix.sigfillset(defaults);
+        Posix.sigdelset(defaults, Posix.SIGKILL);
+        Posix.sigdelset(defaults, Posix.SIGSTOP);
+        Posix.sigemptyset(mask);
+        Posix.posix_spawnattr_setsigdefault(attributes, defaults);
+        Posix.posix_spawnattr_setsigmask(attributes, mask);
+        Posix.posix_spawnattr_setpgroup(attributes, 0);
+        Posix.posix_spawnattr_setflags(attributes, Posix.POSIX_SPAWN_SETPGROUP | Posix.POSIX_SPAWN_SETSIGDEF | Posix.POSIX_SPAWN_SETSIGMASK);
+    }
+
+    private static void Release(SpawnRequest request)
+    {
+        if (request.Native == 0) return;
+        var native = (byte*)request.Native;
+        Posix.posix_spawn_file_actions_destroy(native);
+        Posix.posix_spawnattr_destroy(native + Posix.FileActionsSize);
+        NativeMemory.Free(native);
+        request.Native = 0;
+    }
+
+    private void SpawnOne(SpawnRequest request, int[] pipes, int index)
+    {
+        if (request.Error is not null || request.Native == 0) return;
+        var outRead = pipes[index * 4];
+        var outWrite = pipes[index * 4 + 1];
+        var errRead = pipes[index * 4 + 2];
+        var errWrite = pipes[index * 4 + 3];
+        var actions = (byte*)request.Native;
+        var attributes = actions + Posix.FileActionsSize;
+        var command = request.Command;
+        int pid;
+        var error = Posix.posix_spawnp(&pid, command.File, actions, attributes, command.ArgvPointer, command.EnvironmentPointer);
+        if (request.Capture)
+        {
+            Posix.close(outWrite);
+            Posix.close(errWrite);
+        }
+        if (error != 0)
+        {
+            if (request.Capture)
+            {
+                Posix.close(outRead);
+                Posix.close(errRead);
+            }
+            request.Error = $"cannot start {command.Argv[0]}: {Posix.ErrorText(error)}";
+            return;
+        }
+        var exited = new TaskCompletionSource<ExitStatus>(TaskCreationOptions.RunContinuationsAsynchronously);
+        ExitStatus? early = null;
+        lock (_gate)
+        {
+            if (_unclaimed.Remove(pid, out var status)) early = status;
+            else _children[pid] = exited;
+        }
+        if (early is { } s) exited.TrySetResult(s);
+        request.Process = new SpawnedProcess(pid, request.Capture ? outRead : -1, request.Capture ? errRead : -1, exited.Task);
+    }
+
     /// <summary>Sends <paramref name="signal"/> to the process group of a job; false when the group is gone.</summary>
-    public static bool SignalGroup(int processGroup, int signal) => Posix.kill(-processGroup, signal) == 0;
+    public bool SignalGroup(int processGroup, int signal) => Posix.kill(-processGroup, signal) == 0;
 
     /// <summary>Collects every child that has ended and passes each status to its job (or drops an orphan's).</summary>
     public void Reap()
@@ -161,7 +370,10 @@ public sealed unsafe class ChildProcesses : IDisposable
                     var pid = Posix.waitpid(-1, &status, Posix.WNOHANG);
                     if (pid > 0)
                     {
-                        done.Add((_children.Remove(pid, out var job) ? job : null, pid, ExitStatus.FromWaitStatus(status)));
+                        var exit = ExitStatus.FromWaitStatus(status);
+                        if (_children.Remove(pid, out var job)) done.Add((job, pid, exit));
+                        else if (Volatile.Read(ref _spawning) > 0) _unclaimed[pid] = exit; // maybe a job not registered yet
+                        else done.Add((null, pid, exit));
                         continue;
                     }
                     if (pid < 0 && Marshal.GetLastPInvokeError() == Posix.EINTR) continue;
@@ -190,32 +402,35 @@ public sealed unsafe class ChildProcesses : IDisposable
         }
     }
 
-    public void Dispose() => _sigchld.Dispose();
-
-    private static byte* Utf8(string value, List<nint> allocations)
+    /// <summary>After a batch: statuses no spawn claimed were orphans'.</summary>
+    private void ReleaseUnclaimed()
     {
-        var bytes = Encoding.UTF8.GetByteCount(value);
-        var p = (byte*)Marshal.AllocHGlobal(bytes + 1);
-        allocations.Add((nint)p);
-        fixed (char* chars = value) Encoding.UTF8.GetBytes(chars, value.Length, p, bytes);
-        p[bytes] = 0;
-        return p;
+        List<(int, ExitStatus)>? orphans = null;
+        lock (_gate)
+        {
+            if (Interlocked.Decrement(ref _spawning) == 0 && _unclaimed.Count > 0)
+            {
+                orphans = _unclaimed.Select(p => (p.Key, p.Value)).ToList();
+                _unclaimed.Clear();
+            }
+        }
+        if (orphans is null) return;
+        foreach (var (pid, status) in orphans) _orphanReaped(pid, status);
     }
 
-    private static byte** NullTerminated(IReadOnlyList<string> values, List<nint> allocations)
+    public void Dispose()
     {
-        var array = (byte**)Marshal.AllocHGlobal(sizeof(byte*) * (values.Count + 1));
-        allocations.Add((nint)array);
-        for (var i = 0; i < values.Count; i++) array[i] = Utf8(values[i], allocations);
-        array[values.Count] = null;
-        return array;
+        _disposed = true;
+        _work.Release(_spawners.Length);
+        _sigchld.Dispose();
     }
 
-    private static void CloseAll(params int[] fds)
+    private static void CloseAll(Span<int> fds)
     {
-        foreach (var fd in fds)
+        foreach (ref var fd in fds)
+        {
             if (fd >= 0) Posix.close(fd);
+            fd = -1;
+        }
     }
 }
-
-public sealed class SpawnException(string message) : Exception(message);

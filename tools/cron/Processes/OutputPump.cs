@@ -1,19 +1,35 @@
 using System.Runtime.InteropServices;
-using System.Text;
+using InfraTools.Cron.Crontab;
 
 namespace InfraTools.Cron.Processes;
 
 /// <summary>
-/// Reads a job's stdout and stderr pipes on one small thread (poll on both) and hands over each line. Runs
-/// until both pipes reach end of file, which can be after the job's shell has exited when a background
-/// process it started still holds them; the job's end is decided by its exit status, not by this.
+/// Reads every job's stdout and stderr pipes on one thread (poll over all of them) and hands over each line.
+/// A job's pump runs until both its pipes reach end of file, which can be after the job's shell has exited when
+/// a background process it started still holds them; the job's end is decided by its exit status, not by this.
+/// One thread for all jobs instead of one per run: starting 200 jobs in a second does not also create and
+/// destroy 200 threads.
 /// </summary>
 public sealed unsafe class OutputPump
 {
     /// <summary>Longest line passed on in one piece (as supercronic: 64 KiB); longer lines are split.</summary>
     public const int MaxLine = 64 * 1024;
 
+    private static readonly object Gate = new();
+    private static readonly List<OutputPump> Pending = [];
+    private static int s_wakeRead = -1;
+    private static int s_wakeWrite = -1;
+    private static Thread? s_thread;
+
     private readonly TaskCompletionSource _finished = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Stream[] _streams;
+    private readonly Action<string, string, bool> _line;
+
+    private OutputPump(int stdoutFd, int stderrFd, Action<string, string, bool> line)
+    {
+        _streams = [new Stream(stdoutFd, "stdout"), new Stream(stderrFd, "stderr")];
+        _line = line;
+    }
 
     /// <summary>Completes when both pipes are closed by every writer.</summary>
     public Task Finished => _finished.Task;
@@ -21,47 +37,83 @@ public sealed unsafe class OutputPump
     /// <summary>Starts pumping; <paramref name="line"/> gets ("stdout" or "stderr", text, truncated).</summary>
     public static OutputPump Start(int stdoutFd, int stderrFd, Action<string, string, bool> line)
     {
-        var pump = new OutputPump();
-        var thread = new Thread(() => pump.Run(stdoutFd, stderrFd, line), maxStackSize: 256 * 1024)
+        var pump = new OutputPump(stdoutFd, stderrFd, line);
+        lock (Gate)
         {
-            IsBackground = true,
-            Name = "job output",
-        };
-        thread.Start();
+            if (s_thread is null)
+            {
+                var wake = stackalloc int[2];
+                if (Posix.pipe2(wake, Posix.O_CLOEXEC | Posix.O_NONBLOCK) != 0)
+                    throw new IOException($"cannot create the output reader's wake-up pipe: {Posix.ErrorText(Marshal.GetLastPInvokeError())}");
+                (s_wakeRead, s_wakeWrite) = (wake[0], wake[1]);
+                s_thread = new Thread(Run, maxStackSize: 256 * 1024) { IsBackground = true, Name = "job output" };
+                s_thread.Start();
+            }
+            Pending.Add(pump);
+        }
+        byte one = 1;
+        Posix.write(s_wakeWrite, &one, 1); // a full pipe already wakes the reader
         return pump;
     }
 
-    private void Run(int stdoutFd, int stderrFd, Action<string, string, bool> line)
+    private static void Run()
     {
-        var streams = new[] { new Stream(stdoutFd, "stdout"), new Stream(stderrFd, "stderr") };
-        var fds = stackalloc Posix.PollFd[2];
-        try
+        var active = new List<OutputPump>();
+        var fds = new Posix.PollFd[64];
+        var owners = new Stream[64];
+        var ownerPumps = new OutputPump[64];
+        var drain = stackalloc byte[256];
+        while (true)
         {
-            while (streams.Any(s => s.Open))
+            lock (Gate)
             {
-                var count = 0;
-                foreach (var s in streams)
+                active.AddRange(Pending);
+                Pending.Clear();
+            }
+            var count = 1 + active.Sum(p => p._streams.Count(x => x.Open));
+            if (fds.Length < count)
+            {
+                Array.Resize(ref fds, count * 2);
+                Array.Resize(ref owners, count * 2);
+                Array.Resize(ref ownerPumps, count * 2);
+            }
+            fds[0] = new Posix.PollFd { Fd = s_wakeRead, Events = Posix.POLLIN };
+            var n = 1;
+            foreach (var pump in active)
+            {
+                foreach (var stream in pump._streams)
                 {
-                    if (!s.Open) continue;
-                    fds[count++] = new Posix.PollFd { Fd = s.Fd, Events = Posix.POLLIN };
-                }
-                if (Posix.poll(fds, (nuint)count, -1) < 0)
-                {
-                    if (Marshal.GetLastPInvokeError() == Posix.EINTR) continue;
-                    break;
-                }
-                for (var i = 0; i < count; i++)
-                {
-                    if (fds[i].Revents == 0) continue;
-                    var s = streams.First(x => x.Open && x.Fd == fds[i].Fd);
-                    s.ReadOnce(line);
+                    if (!stream.Open) continue;
+                    owners[n] = stream;
+                    ownerPumps[n] = pump;
+                    fds[n++] = new Posix.PollFd { Fd = stream.Fd, Events = Posix.POLLIN };
                 }
             }
-        }
-        finally
-        {
-            foreach (var s in streams) s.Close(line);
-            _finished.TrySetResult();
+            int ready;
+            fixed (Posix.PollFd* p = fds) ready = Posix.poll(p, (nuint)n, -1);
+            if (ready < 0) continue; // EINTR
+            if (fds[0].Revents != 0) while (Posix.read(s_wakeRead, drain, 256) > 0) { }
+            for (var i = 1; i < n; i++)
+            {
+                if (fds[i].Revents == 0) continue;
+                var stream = owners[i];
+                var pump = ownerPumps[i];
+                try
+                {
+                    stream.ReadOnce(pump._line);
+                }
+                catch (Exception)
+                {
+                    // A failing log write must not stop the output of every other job.
+                    stream.Close(pump._line);
+                }
+            }
+            for (var i = active.Count - 1; i >= 0; i--)
+            {
+                if (active[i]._streams.Any(x => x.Open)) continue;
+                active[i]._finished.TrySetResult();
+                active.RemoveAt(i);
+            }
         }
     }
 
@@ -114,7 +166,8 @@ public sealed unsafe class OutputPump
         private void Emit(int start, int end, bool truncated, Action<string, string, bool> line)
         {
             if (end > start && _buffer[end - 1] == (byte)'\r') end--;
-            line(channel, Encoding.UTF8.GetString(_buffer, start, end - start), truncated);
+            // Bytes that are not UTF-8 are kept (RawText), so the log shows them as supercronic does.
+            line(channel, RawText.Decode(_buffer.AsSpan(start, end - start)), truncated);
         }
     }
 }

@@ -12,36 +12,43 @@ internal static unsafe partial class Posix
     private const string Libc = "libc";
 
     public const int EINTR = 4;
-    public const int ECHILD = 10;
-    public const int ESRCH = 3;
 
     public const int WNOHANG = 1;
 
     public const int O_RDONLY = 0;
+    public const int O_NONBLOCK = 0x800;
     public const int O_CLOEXEC = 0x80000;
 
     public const short POSIX_SPAWN_SETPGROUP = 0x02;
     public const short POSIX_SPAWN_SETSIGDEF = 0x04;
     public const short POSIX_SPAWN_SETSIGMASK = 0x08;
 
-    public const int SIGHUP = 1;
     public const int SIGINT = 2;
     public const int SIGQUIT = 3;
     public const int SIGKILL = 9;
     public const int SIGUSR2 = 12;
     public const int SIGTERM = 15;
-    public const int SIGSTOP = 19;
     public const int SIGCHLD = 17;
+    public const int SIGSTOP = 19;
 
     public const short POLLIN = 0x001;
-    public const short POLLERR = 0x008;
-    public const short POLLHUP = 0x010;
-    public const short POLLNVAL = 0x020;
+
+    public const int RLIMIT_NOFILE = 7;
+
+    /// <summary>The signals cron handles (stop, reload, children): each starts with its default disposition.</summary>
+    public static readonly int[] HandledSignals = [SIGINT, SIGQUIT, SIGTERM, SIGUSR2, SIGCHLD];
 
     /// <summary>Generous upper bounds of glibc's and musl's opaque types (80, 336 and 128 bytes on 64-bit Linux).</summary>
     public const int FileActionsSize = 256;
     public const int SpawnAttrSize = 1024;
     public const int SigSetSize = 256;
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct RLimit
+    {
+        public ulong Current;
+        public ulong Maximum;
+    }
 
     [StructLayout(LayoutKind.Sequential)]
     public struct PollFd
@@ -61,6 +68,9 @@ internal static unsafe partial class Posix
     public static partial nint read(int fd, byte* buffer, nuint count);
 
     [LibraryImport(Libc, SetLastError = true)]
+    public static partial nint write(int fd, byte* buffer, nuint count);
+
+    [LibraryImport(Libc, SetLastError = true)]
     public static partial int poll(PollFd* fds, nuint count, int timeoutMilliseconds);
 
     [LibraryImport(Libc, SetLastError = true)]
@@ -72,6 +82,19 @@ internal static unsafe partial class Posix
     [LibraryImport(Libc)]
     public static partial int getpid();
 
+    [LibraryImport(Libc, SetLastError = true)]
+    public static partial int open(byte* path, int flags);
+
+    [LibraryImport(Libc, SetLastError = true)]
+    public static partial int getrlimit(int resource, RLimit* limit);
+
+    [LibraryImport(Libc, SetLastError = true)]
+    public static partial int setrlimit(int resource, RLimit* limit);
+
+    /// <summary>signal(2) with SIG_DFL (0): the default disposition, also for a signal inherited as ignored.</summary>
+    [LibraryImport(Libc, EntryPoint = "signal")]
+    public static partial nint ResetSignal(int signal, nint handler = 0);
+
     [LibraryImport(Libc)]
     public static partial int posix_spawn_file_actions_init(void* actions);
 
@@ -80,9 +103,6 @@ internal static unsafe partial class Posix
 
     [LibraryImport(Libc)]
     public static partial int posix_spawn_file_actions_adddup2(void* actions, int fd, int newFd);
-
-    [LibraryImport(Libc)]
-    public static partial int posix_spawn_file_actions_addopen(void* actions, int fd, byte* path, int flags, uint mode);
 
     [LibraryImport(Libc)]
     public static partial int posix_spawnattr_init(void* attributes);
@@ -127,8 +147,6 @@ internal static unsafe partial class Posix
     public static partial void RegisterForSigChld(delegate* unmanaged<int, int, int> handler);
 
     public static string ErrorText(int errno) => Marshal.PtrToStringUTF8((nint)strerror(errno)) ?? $"errno {errno}";
-
-    public static bool Exited(int status) => (status & 0x7f) == 0;
 
     public static int ExitCode(int status) => (status >> 8) & 0xff;
 

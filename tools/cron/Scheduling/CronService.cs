@@ -1,3 +1,4 @@
+using InfraTools.Time;
 using System.Diagnostics;
 using InfraTools.Cli;
 using InfraTools.S3;
@@ -27,8 +28,12 @@ public sealed class CronService : IDisposable
 {
     /// <summary>Between SIGTERM and SIGKILL, for the grace period and for timeouts.</summary>
     public static readonly TimeSpan KillDelay = TimeSpan.FromSeconds(3);
-    /// <summary>How long a finished job's output pipes may stay open (held by a background process) before the run is reported.</summary>
-    private static readonly TimeSpan OutputLinger = TimeSpan.FromSeconds(1);
+    /// <summary>
+    /// After the job's shell exited, how long cron waits for the rest of its output (so that it is logged before
+    /// the run's end) when the pipes stay open, held by a process the job left in the background. The run ends
+    /// then; that process's output is still logged.
+    /// </summary>
+    private static readonly TimeSpan OutputLinger = TimeSpan.FromMilliseconds(50);
     /// <summary>The loop wakes at least this often, so a wall-clock jump is noticed.</summary>
     private static readonly TimeSpan MaxSleep = TimeSpan.FromSeconds(30);
 
@@ -37,29 +42,34 @@ public sealed class CronService : IDisposable
     private readonly CronMetrics _metrics;
     private readonly Func<string, double?> _previousLastSuccess;
     private readonly IReadOnlyDictionary<string, string> _inheritedEnvironment;
-    private readonly ChildProcesses _children;
+    private readonly TimeProvider _time;
+    private readonly IJobProcesses _children;
     private readonly object _gate = new();
     private readonly Dictionary<string, JobState> _jobs = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _wake = new(0);
     private readonly CancellationTokenSource _stopping = new();
     private readonly TaskCompletionSource _forceStop = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly List<Task> _runTasks = [];
     private string? _stopSignal;
     private string? _reloadReason;
     private string? _lastReadText;
     private JobEnvironmentCache? _environment;
 
+    /// <param name="time">The clock and timers (TimeProvider.System; a fake one in the in-process tests).</param>
+    /// <param name="processes">How jobs are started (posix_spawn; a fake in the in-process tests).</param>
     public CronService(CronSettings settings, CronLog log, CronMetrics metrics, Func<string, double?> previousLastSuccess,
-        IReadOnlyDictionary<string, string> inheritedEnvironment)
+        IReadOnlyDictionary<string, string> inheritedEnvironment, TimeProvider? time = null, IJobProcesses? processes = null)
     {
         _settings = settings;
         _log = log;
         _metrics = metrics;
         _previousLastSuccess = previousLastSuccess;
         _inheritedEnvironment = inheritedEnvironment;
-        _children = new ChildProcesses(settings.ReapOrphans, (pid, status) =>
+        _time = time ?? TimeProvider.System;
+        _children = processes ?? new ChildProcesses(settings.ReapOrphans, (pid, status) =>
             _log.Debug($"reaped orphaned process {pid} ({status})"));
     }
+
+    private DateTime Now => _time.GetUtcNow().UtcDateTime;
 
     /// <summary>False once a stop was requested (for /health).</summary>
     public bool Healthy => !_stopping.IsCancellationRequested;
@@ -95,12 +105,12 @@ public sealed class CronService : IDisposable
         string text;
         try
         {
-            text = File.ReadAllText(_settings.CrontabPath);
+            text = RawText.Read(_settings.CrontabPath);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             readError = $"cannot read crontab {_settings.CrontabPath}: {ex.Message}";
-            return new CrontabParseResult(null, [], [], []);
+            return new CrontabParseResult(null, [], [], [], []);
         }
         _lastReadText = text;
         var result = CrontabParser.Parse(text, _settings.CrontabPath, TimeZoneInfo.Local);
@@ -142,40 +152,64 @@ public sealed class CronService : IDisposable
 
     private void SchedulerLoop(CrontabFile crontab)
     {
-        Apply(crontab, initial: true);
-        while (true)
+        Load(crontab);
+        while (Step(out var wake))
         {
-            string? stop, reload;
-            lock (_gate)
-            {
-                stop = _stopSignal;
-                reload = _reloadReason;
-                _reloadReason = null;
-            }
-            if (stop is not null) return;
-            if (reload is not null)
-            {
-                Reload(reload);
-                continue;
-            }
-
-            var now = DateTime.UtcNow;
-            DateTime? earliest = null;
-            lock (_gate)
-            {
-                foreach (var job in _jobs.Values)
-                {
-                    if (job.Removed || job.NextRun is not { } next) continue;
-                    if (next <= now) Tick(job, next, now);
-                    if (job.NextRun is { } n && (earliest is null || n < earliest)) earliest = n;
-                }
-            }
-            var sleep = earliest is { } e ? e - DateTime.UtcNow : MaxSleep;
-            if (sleep > MaxSleep) sleep = MaxSleep;
+            var sleep = wake - Now;
             if (sleep <= TimeSpan.Zero) continue;
-            // Round up so the loop does not wake a fraction of a millisecond early and spin.
-            _wake.Wait((int)Math.Ceiling(sleep.TotalMilliseconds));
+            Sleep(sleep);
         }
+    }
+
+    /// <summary>Applies the first crontab (with its run-at-start jobs).</summary>
+    internal void Load(CrontabFile crontab) => Apply(crontab, initial: true);
+
+    /// <summary>
+    /// One pass of the scheduler: a stop request ends it (false); a reload request reloads; every job whose
+    /// next run is due is started (or skipped). <paramref name="wake"/> is when the next pass is needed.
+    /// </summary>
+    internal bool Step(out DateTime wake)
+    {
+        string? stop, reload;
+        lock (_gate)
+        {
+            stop = _stopSignal;
+            reload = _reloadReason;
+            _reloadReason = null;
+        }
+        wake = default;
+        if (stop is not null) return false;
+        if (reload is not null) Reload(reload);
+
+        var now = Now;
+        DateTime? earliest = null;
+        var due = new List<JobRun>();
+        lock (_gate)
+        {
+            foreach (var job in _jobs.Values)
+            {
+                if (job.Removed || job.NextRun is not { } next) continue;
+                if (next <= now) Tick(job, next, now, due);
+                if (job.NextRun is { } n && (earliest is null || n < earliest)) earliest = n;
+            }
+        }
+        Launch(due);
+        wake = earliest is { } e && e - now < MaxSleep ? e : now + MaxSleep;
+        return true;
+    }
+
+    /// <summary>Sleeps until <paramref name="sleep"/> has passed or a request wakes the loop.</summary>
+    private void Sleep(TimeSpan sleep)
+    {
+        if (_time == TimeProvider.System)
+        {
+            // A timed futex wait wakes on time without a hop through the thread pool. Rounded up so the loop
+            // does not wake a fraction of a millisecond early and spin.
+            _wake.Wait((int)Math.Ceiling(sleep.TotalMilliseconds));
+            return;
+        }
+        using var timer = _time.CreateTimer(_ => _wake.Release(), null, sleep, Timeout.InfiniteTimeSpan);
+        _wake.Wait();
     }
 
     private void Reload(string reason)
@@ -185,7 +219,7 @@ public sealed class CronService : IDisposable
             string? text = null;
             try
             {
-                text = File.ReadAllText(_settings.CrontabPath);
+                text = RawText.Read(_settings.CrontabPath);
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
@@ -213,53 +247,116 @@ public sealed class CronService : IDisposable
     private static string CountBadLines(CrontabParseResult result, string? readError) =>
         readError is not null ? "it cannot be read" : $"{result.Errors.Count} bad line{(result.Errors.Count == 1 ? "" : "s")}";
 
-    /// <summary>S3 credentials set in the crontab itself are scrubbed from the logs like inherited ones.</summary>
+    /// <summary>S3 credentials set in the crontab itself (values, and the content of *_FILE files) are scrubbed from the logs like inherited ones.</summary>
     private static void RegisterSecrets(CrontabFile? crontab)
     {
         if (crontab is null) return;
-        var credentials = S3SettingsReader.CredentialVariables.ToHashSet(StringComparer.Ordinal);
-        foreach (var (key, value) in crontab.Environment)
-            if (credentials.Contains(key) && !key.EndsWith("_FILE", StringComparison.Ordinal)) SecretRedactor.Register(value);
+        foreach (var (key, value) in crontab.Environment) CronSecrets.Register(key, value);
     }
 
     public static string FormatError(CrontabError error) => $"line {error.Line}: {error.Message}";
 
     private void Apply(CrontabFile crontab, bool initial)
     {
-        var now = DateTime.UtcNow;
+        var now = Now;
+        var atStart = new List<JobRun>();
         lock (_gate)
         {
-            var names = crontab.Jobs.Select(j => j.Name).ToHashSet(StringComparer.Ordinal);
-            foreach (var state in _jobs.Values.ToList())
-            {
-                if (names.Contains(state.Name) || state.Removed) continue;
-                state.Removed = true;
-                state.NextRun = null;
-                if (state.Runs.Count == 0) Forget(state);
-                else state.Log.Info("job removed from the crontab: no new runs, the running one finishes");
-            }
+            var states = _jobs.Values.ToList();
+            var matched = Match(crontab.Jobs, states);
+            var named = crontab.Jobs.Where(j => j.Options.Name is not null).Select(j => j.Name).ToHashSet(StringComparer.Ordinal);
+            var labels = new HashSet<string>(StringComparer.Ordinal);
+            // Labels of removed jobs that still run stay theirs until the run ends.
+            foreach (var state in states)
+                if (!matched.ContainsValue(state) && state.Runs.Count > 0) labels.Add(state.Name);
+
+            var next = new Dictionary<string, JobState>(StringComparer.Ordinal);
             foreach (var job in crontab.Jobs)
             {
-                if (_jobs.TryGetValue(job.Name, out var state))
+                if (matched.TryGetValue(job, out var state))
                 {
+                    // A job without a name option keeps its label (and so its metrics) when only its line moved.
+                    var label = job.Options.Name ?? (named.Contains(state.Name) || labels.Contains(state.Name) || state.Definition.Options.Name is not null
+                        ? Unique(job.Name, labels) : state.Name);
+                    if (label != state.Name)
+                    {
+                        _metrics.RemoveJob(state.Name);
+                        _metrics.AddJob(label, _previousLastSuccess(label));
+                        state.Name = label;
+                    }
                     state.Update(job, crontab, _log);
                     state.Removed = false;
                 }
                 else
                 {
-                    state = new JobState(job, crontab, _log);
-                    _jobs[job.Name] = state;
-                    _metrics.AddJob(job.Name, _previousLastSuccess(job.Name));
+                    var label = job.Options.Name ?? Unique(job.Name, labels);
+                    state = new JobState(job, crontab, label, _log);
+                    _metrics.AddJob(label, _previousLastSuccess(label));
                 }
+                labels.Add(state.Name);
+                next[state.Name] = state;
+                state.Command = new PreparedCommand([crontab.Shell, "-c", job.Command], JobEnvironment(crontab));
                 state.NextRun = NextRun(state, now, now);
                 if (state.NextRun is null) state.Log.Warn("job will never run: its schedule has no time in the future");
                 if (initial && job.Options.RunAtStart)
                 {
                     state.Log.Info("running at start (run-at-start)");
-                    Start(state, now, jitter: TimeSpan.Zero);
+                    Start(state, now, jitter: TimeSpan.Zero, atStart);
                 }
             }
+            foreach (var state in states)
+            {
+                if (matched.ContainsValue(state)) continue;
+                if (state.Runs.Count == 0)
+                {
+                    _metrics.RemoveJob(state.Name);
+                    continue;
+                }
+                if (!state.Removed) state.Log.Info("job removed from the crontab: no new runs, the running one finishes");
+                state.Removed = true;
+                state.NextRun = null;
+                next[state.Name] = state;
+            }
+            _jobs.Clear();
+            foreach (var (name, state) in next) _jobs[name] = state;
         }
+        Launch(atStart);
+    }
+
+    /// <summary>
+    /// Which current job each job of the new crontab is: the one with the same name option; else the one with
+    /// the same schedule and command; else the one with the same command (its schedule was edited). A job that
+    /// matches none is new.
+    /// </summary>
+    private static Dictionary<CrontabJob, JobState> Match(IReadOnlyList<CrontabJob> jobs, List<JobState> states)
+    {
+        var matched = new Dictionary<CrontabJob, JobState>();
+        var free = new List<JobState>(states);
+        void Pass(Func<CrontabJob, JobState, bool> same)
+        {
+            foreach (var job in jobs)
+            {
+                if (matched.ContainsKey(job)) continue;
+                var state = free.FirstOrDefault(s => same(job, s));
+                if (state is null) continue;
+                matched[job] = state;
+                free.Remove(state);
+            }
+        }
+        Pass((job, state) => job.Options.Name is { } name && state.Definition.Options.Name == name);
+        Pass((job, state) => state.Definition.Options.Name is null || job.Options.Name is null
+            ? job.Schedule == state.Definition.Schedule && job.Command == state.Definition.Command
+            : false);
+        Pass((job, state) => (state.Definition.Options.Name is null || job.Options.Name is null) && job.Command == state.Definition.Command);
+        return matched;
+    }
+
+    /// <summary><paramref name="label"/>, or with a suffix (_2, _3 ...) when a running job already has it.</summary>
+    private static string Unique(string label, HashSet<string> taken)
+    {
+        if (!taken.Contains(label)) return label;
+        for (var i = 2; ; i++)
+            if (!taken.Contains($"{label}_{i}")) return $"{label}_{i}";
     }
 
     private void Forget(JobState state)
@@ -281,14 +378,14 @@ public sealed class CronService : IDisposable
         return next;
     }
 
-    /// <summary>A due tick (called under the lock).</summary>
-    private void Tick(JobState job, DateTime tick, DateTime now)
+    /// <summary>A due tick (called under the lock); a run to start now is added to <paramref name="due"/>.</summary>
+    private void Tick(JobState job, DateTime tick, DateTime now, List<JobRun> due)
     {
         var running = job.Runs;
         if (running.Count > 0)
         {
             var oldest = running[0];
-            var since = $"{GoFormat.Time(oldest.ScheduledAt, job.Crontab.TimeZone)} ({GoFormat.Duration(tick - oldest.ScheduledAt)} elapsed)";
+            var since = $"{GoFormat.Time(oldest.ScheduledAt, job.Crontab.TimeZone)} ({GoDuration.Format(tick - oldest.ScheduledAt)} elapsed)";
             if (!_settings.Overlapping)
             {
                 oldest.Log.Warn($"not starting: job is still running since {since}");
@@ -299,25 +396,25 @@ public sealed class CronService : IDisposable
             oldest.Log.Warn($"overlapping jobs: job is still running since {since}");
         }
         var jitter = job.Definition.Options.Jitter;
-        Start(job, tick, jitter > TimeSpan.Zero ? TimeSpan.FromTicks(Random.Shared.NextInt64(jitter.Ticks)) : TimeSpan.Zero);
+        Start(job, tick, jitter > TimeSpan.Zero ? TimeSpan.FromTicks(Random.Shared.NextInt64(jitter.Ticks)) : TimeSpan.Zero, due);
         job.NextRun = NextRun(job, tick, now);
     }
 
-    /// <summary>Starts a run (called under the lock); the run registers itself in the job at once.</summary>
-    private void Start(JobState job, DateTime scheduledAt, TimeSpan jitter)
+    /// <summary>Registers a run (called under the lock): to be started with the other due runs, or after its jitter.</summary>
+    private void Start(JobState job, DateTime scheduledAt, TimeSpan jitter, List<JobRun> due)
     {
         var run = new JobRun(job, job.NextIteration++, scheduledAt);
         job.Runs.Add(run);
-        _runTasks.RemoveAll(t => t.IsCompleted);
-        _runTasks.Add(jitter > TimeSpan.Zero ? LaunchLaterAsync(run, jitter) : Launch(run));
+        if (jitter > TimeSpan.Zero) _ = LaunchLaterAsync(run, jitter);
+        else due.Add(run);
     }
 
     private async Task LaunchLaterAsync(JobRun run, TimeSpan jitter)
     {
-        run.Log.Debug($"delaying start by {GoFormat.Duration(jitter)} (jitter)");
+        run.Log.Debug($"delaying start by {GoDuration.Format(jitter)} (jitter)");
         try
         {
-            await Task.Delay(jitter, _stopping.Token).ConfigureAwait(false);
+            await Task.Delay(jitter, _time, _stopping.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
@@ -325,43 +422,65 @@ public sealed class CronService : IDisposable
             Finish(run);
             return;
         }
-        await Launch(run).ConfigureAwait(false);
+        Launch([run]);
     }
 
-    /// <summary>Logs "starting" and spawns the job at once; the returned task follows it to its end.</summary>
-    private Task Launch(JobRun run)
+    /// <summary>
+    /// Starts the due runs together (in parallel when there are many, see <see cref="ChildProcesses"/>), then
+    /// logs "starting" for each and follows it to its end off this thread.
+    /// </summary>
+    private void Launch(List<JobRun> runs)
     {
+        if (runs.Count == 0) return;
+        var requests = new SpawnRequest[runs.Count];
+        var clocks = new long[runs.Count];
         try
         {
-            run.Log.Info("starting");
-            var clock = Stopwatch.StartNew();
-            SpawnedProcess process;
-            try
+            for (var i = 0; i < runs.Count; i++)
             {
-                process = _children.Spawn([run.Crontab.Shell, "-c", run.Definition.Command], JobEnvironment(run.Crontab), capture: !_settings.PassthroughLogs);
+                var job = runs[i].Job;
+                PreparedCommand command;
+                lock (_gate) command = job.Command ??= new PreparedCommand([runs[i].Crontab.Shell, "-c", runs[i].Definition.Command], JobEnvironment(runs[i].Crontab));
+                requests[i] = new SpawnRequest(command, capture: !_settings.PassthroughLogs);
+                clocks[i] = Stopwatch.GetTimestamp();
             }
-            catch (SpawnException ex)
-            {
-                run.Log.With("job.exit_code", 127).Error($"error running command: {ex.Message}");
-                _metrics.Finished(run.Job.Name, null, clock.Elapsed, started: false);
-                Finish(run);
-                return Task.CompletedTask;
-            }
-            lock (_gate) run.Process = process;
-            _metrics.Started(run.Job.Name);
-            // The run's output thread, timeout and exit are set up off the scheduler thread, which goes on to
-            // start the next due job at once.
-            return Task.Run(() => FollowAsync(run, process, clock));
+            var spawning = Stopwatch.GetTimestamp();
+            _children.SpawnAll(requests);
+            if (runs.Count > 1 && _log.DebugEnabled)
+                _log.Debug($"started {runs.Count} due jobs in {GoDuration.Format(Stopwatch.GetElapsedTime(spawning))}");
         }
         catch (Exception ex)
         {
-            run.Log.Error(ex, $"unexpected error while starting the job ({ex.GetType().Name}: {ex.Message})", _settings.Debug);
-            Finish(run);
-            return Task.CompletedTask;
+            foreach (var run in runs)
+            {
+                run.Log.Error(ex, $"unexpected error while starting the job ({ex.GetType().Name}: {ex.Message})", _settings.Debug);
+                Finish(run);
+            }
+            return;
+        }
+        for (var i = 0; i < runs.Count; i++)
+        {
+            var run = runs[i];
+            var request = requests[i];
+            run.Log.Info("starting");
+            if (request.Process is not { } process)
+            {
+                run.Log.With("job.exit_code", 127).Error($"error running command: {request.Error}");
+                _metrics.Finished(run.Job.Name, null, Stopwatch.GetElapsedTime(clocks[i]), started: false);
+                Finish(run);
+                continue;
+            }
+            lock (_gate) run.Process = process;
+            _metrics.Started(run.Job.Name);
+            // The timeout counts from the start, whenever the thread pool gets to the rest.
+            if (run.Definition.Options.Timeout is { } timeout) _ = EnforceTimeoutAsync(run, process, timeout, run.Ended.Token);
+            var clock = clocks[i];
+            // The run's output thread, timeout and exit are set up off the scheduler thread.
+            _ = Task.Run(() => FollowAsync(run, process, clock));
         }
     }
 
-    private async Task FollowAsync(JobRun run, SpawnedProcess process, Stopwatch clock)
+    private async Task FollowAsync(JobRun run, SpawnedProcess process, long clock)
     {
         var job = run.Job;
         var counted = false;
@@ -376,15 +495,12 @@ public sealed class CronService : IDisposable
                 })
                 : null;
 
-            using var exited = new CancellationTokenSource();
-            if (run.Definition.Options.Timeout is { } timeout) _ = EnforceTimeoutAsync(run, process, timeout, exited.Token);
-
             var status = await process.Exited.ConfigureAwait(false);
-            await exited.CancelAsync().ConfigureAwait(false);
+            await run.Ended.CancelAsync().ConfigureAwait(false);
             lock (_gate) run.Exited = true;
             if (pump is not null && await Task.WhenAny(pump.Finished, Task.Delay(OutputLinger)).ConfigureAwait(false) != pump.Finished)
                 run.Log.Debug("the job's output is still open (held by a process it left running); the run counts as finished");
-            var duration = clock.Elapsed;
+            var duration = Stopwatch.GetElapsedTime(clock);
 
             if (status.Success) run.Log.Info("job succeeded");
             else run.Log.With("job.exit_code", status.ShellCode).With("job.duration", duration).Error($"error running command: {status}");
@@ -393,14 +509,14 @@ public sealed class CronService : IDisposable
 
             if (!_settings.Overlapping && run.Definition.Expression.Next(run.ScheduledAt, run.Crontab.TimeZone) is { } shouldHaveStarted)
             {
-                var late = DateTime.UtcNow - shouldHaveStarted;
-                if (late > TimeSpan.Zero) job.Log.Warn($"job took too long to run: it should have started {GoFormat.Duration(late)} ago");
+                var late = Now - shouldHaveStarted;
+                if (late > TimeSpan.Zero) job.Log.Warn($"job took too long to run: it should have started {GoDuration.Format(late)} ago");
             }
         }
         catch (Exception ex)
         {
             run.Log.Error(ex, $"unexpected error while running the job ({ex.GetType().Name}: {ex.Message})", _settings.Debug);
-            if (!counted) _metrics.Finished(job.Name, null, clock.Elapsed, started: true);
+            if (!counted) _metrics.Finished(job.Name, null, Stopwatch.GetElapsedTime(clock), started: true);
         }
         finally
         {
@@ -417,19 +533,21 @@ public sealed class CronService : IDisposable
             job.Runs.Remove(run);
             if (job.Removed && job.Runs.Count == 0 && _jobs.TryGetValue(job.Name, out var current) && current == job) Forget(job);
         }
+        run.Finished.TrySetResult();
+        run.Ended.Cancel();
         _wake.Release();
     }
 
-    private static async Task EnforceTimeoutAsync(JobRun run, SpawnedProcess process, TimeSpan timeout, CancellationToken exited)
+    private async Task EnforceTimeoutAsync(JobRun run, SpawnedProcess process, TimeSpan timeout, CancellationToken exited)
     {
         try
         {
-            await Task.Delay(timeout, exited).ConfigureAwait(false);
-            run.Log.Warn($"job timed out after {GoFormat.Duration(timeout)}: sending SIGTERM to its process group");
-            ChildProcesses.SignalGroup(process.Pid, Posix.SIGTERM);
-            await Task.Delay(KillDelay, exited).ConfigureAwait(false);
-            run.Log.Warn($"job still running {GoFormat.Duration(KillDelay)} after SIGTERM: sending SIGKILL to its process group");
-            ChildProcesses.SignalGroup(process.Pid, Posix.SIGKILL);
+            await Task.Delay(timeout, _time, exited).ConfigureAwait(false);
+            run.Log.Warn($"job timed out after {GoDuration.Format(timeout)}: sending SIGTERM to its process group");
+            _children.SignalGroup(process.Pid, Posix.SIGTERM);
+            await Task.Delay(KillDelay, _time, exited).ConfigureAwait(false);
+            run.Log.Warn($"job still running {GoDuration.Format(KillDelay)} after SIGTERM: sending SIGKILL to its process group");
+            _children.SignalGroup(process.Pid, Posix.SIGKILL);
         }
         catch (OperationCanceledException)
         {
@@ -451,26 +569,38 @@ public sealed class CronService : IDisposable
     {
         _log.Info($"{reason}, shutting down");
         await _stopping.CancelAsync().ConfigureAwait(false);
+        using var graceOver = new CancellationTokenSource();
+        var grace = Task.Delay(_settings.GracePeriod, _time, graceOver.Token);
         _log.Info("waiting for jobs to finish");
 
         var all = RunningTasks();
         var finished = Task.WhenAll(all);
-        if (all.Count > 0 && await Task.WhenAny(finished, Task.Delay(_settings.GracePeriod), _forceStop.Task).ConfigureAwait(false) != finished)
+        if (all.Count > 0 && await Task.WhenAny(finished, grace, _forceStop.Task).ConfigureAwait(false) != finished)
         {
-            var why = _forceStop.Task.IsCompleted ? "second stop signal" : $"grace period of {GoFormat.Duration(_settings.GracePeriod)} is over";
+            var why = _forceStop.Task.IsCompleted ? "second stop signal" : $"grace period of {GoDuration.Format(_settings.GracePeriod)} is over";
             SignalRunning(Posix.SIGTERM, $"{why}: sending SIGTERM to the job's process group");
-            if (await Task.WhenAny(finished, Task.Delay(KillDelay)).ConfigureAwait(false) != finished)
+            if (await Task.WhenAny(finished, Task.Delay(KillDelay, _time)).ConfigureAwait(false) != finished)
             {
-                SignalRunning(Posix.SIGKILL, $"job still running {GoFormat.Duration(KillDelay)} after SIGTERM: sending SIGKILL to its process group");
-                await Task.WhenAny(finished, Task.Delay(KillDelay)).ConfigureAwait(false);
+                SignalRunning(Posix.SIGKILL, $"job still running {GoDuration.Format(KillDelay)} after SIGTERM: sending SIGKILL to its process group");
+                await Task.WhenAny(finished, Task.Delay(KillDelay, _time)).ConfigureAwait(false);
             }
         }
+        await graceOver.CancelAsync().ConfigureAwait(false);
         _log.Info("exiting");
     }
 
     private List<Task> RunningTasks()
     {
-        lock (_gate) return _runTasks.Where(t => !t.IsCompleted).ToList();
+        lock (_gate) return _jobs.Values.SelectMany(j => j.Runs).Select(r => r.Finished.Task).ToList();
+    }
+
+    /// <summary>For the in-process tests: completes when every run going on now has ended.</summary>
+    internal Task RunsFinished() => Task.WhenAll(RunningTasks());
+
+    /// <summary>For the in-process tests: the jobs as the scheduler has them now (label, runs going on, next run, next iteration).</summary>
+    internal IReadOnlyList<(string Name, int Running, DateTime? NextRun, ulong NextIteration, bool Removed)> Jobs()
+    {
+        lock (_gate) return _jobs.Values.Select(j => (j.Name, j.Runs.Count, j.NextRun, j.NextIteration, j.Removed)).ToList();
     }
 
     private void SignalRunning(int signal, string message)
@@ -480,7 +610,7 @@ public sealed class CronService : IDisposable
         foreach (var run in runs)
         {
             run.Log.Warn(message);
-            ChildProcesses.SignalGroup(run.Process!.Pid, signal);
+            _children.SignalGroup(run.Process!.Pid, signal);
         }
     }
 

@@ -5,16 +5,20 @@ using InfraTools.Cron.Processes;
 namespace InfraTools.Cron.Scheduling;
 
 /// <summary>
-/// A job across reloads (identified by its name): its definition, next run, iteration counter and the runs
-/// still going, which a reload keeps, so that a job never overlaps itself even across a reload.
+/// A job across reloads: its definition, metrics label, next run, iteration counter and the runs still going,
+/// which a reload keeps, so that a job never overlaps itself even across a reload. A reload matches a job by
+/// its name option, else by what it is (schedule and command), not by the line it is on.
 /// </summary>
-internal sealed class JobState(CrontabJob definition, CrontabFile crontab, CronLog log)
+internal sealed class JobState(CrontabJob definition, CrontabFile crontab, string name, CronLog log)
 {
     public CrontabJob Definition { get; private set; } = definition;
     public CrontabFile Crontab { get; private set; } = crontab;
+    /// <summary>The metrics label; kept across reloads (a job without a name option keeps the label it started with).</summary>
+    public string Name { get; set; } = name;
     /// <summary>supercronic's fields: job.command, job.position, job.schedule (and job.name when the job has a name option).</summary>
     public CronLog Log { get; private set; } = JobLog(log, definition);
-    public string Name => Definition.Name;
+    /// <summary>argv and environment, encoded once per definition and crontab.</summary>
+    public PreparedCommand? Command { get; set; }
     public DateTime? NextRun { get; set; }
     public ulong NextIteration { get; set; }
     public List<JobRun> Runs { get; } = [];
@@ -26,6 +30,7 @@ internal sealed class JobState(CrontabJob definition, CrontabFile crontab, CronL
         Definition = definition;
         Crontab = crontab;
         Log = JobLog(log, definition);
+        Command = null;
     }
 
     private static CronLog JobLog(CronLog log, CrontabJob job)
@@ -35,15 +40,18 @@ internal sealed class JobState(CrontabJob definition, CrontabFile crontab, CronL
     }
 }
 
-/// <summary>One run of a job: scheduled time, iteration, and once started its process.</summary>
+/// <summary>One run of a job: scheduled time, and once started its process.</summary>
 internal sealed class JobRun(JobState job, ulong iteration, DateTime scheduledAt)
 {
     public JobState Job { get; } = job;
     public CrontabJob Definition { get; } = job.Definition;
     public CrontabFile Crontab { get; } = job.Crontab;
-    public ulong Iteration { get; } = iteration;
     public DateTime ScheduledAt { get; } = scheduledAt;
     public CronLog Log { get; } = job.Log.With("iteration", iteration);
     public SpawnedProcess? Process { get; set; }
     public bool Exited { get; set; }
+    /// <summary>Completed when the run is over (ended, or never started).</summary>
+    public TaskCompletionSource Finished { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    /// <summary>Cancelled when the process has exited (ends the timeout).</summary>
+    public CancellationTokenSource Ended { get; } = new();
 }
