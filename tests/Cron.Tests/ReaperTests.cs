@@ -1,3 +1,4 @@
+using InfraTools.Interop;
 using System.Globalization;
 
 namespace InfraTools.Tests;
@@ -74,12 +75,12 @@ public class ReaperTests
                 mostZombies = Math.Max(mostZombies, ZombieChildren(cron));
                 await Task.Delay(250);
             }
-            Assert.Equal(0, kill(cron, CronRun.SIGTERM));
+            Assert.Equal(0, Libc.Kill(cron, CronRun.SIGTERM));
             Assert.Equal(0, await run.WaitForExitAsync(TimeSpan.FromSeconds(30)));
         }
         finally
         {
-            kill(cron, CronRun.SIGKILL); // cron, not unshare, is the one to stop; a no-op once it exited
+            Libc.Kill(cron, CronRun.SIGKILL); // cron, not unshare, is the one to stop; a no-op once it exited
         }
 
         var logs = run.Logs;
@@ -117,17 +118,14 @@ public class ReaperTests
             await run.WaitForAsync("error running command: exit status 5", count: 5);
             await Task.Delay(500);
             zombies = ZombieChildren(cron);
-            Assert.Equal(0, kill(cron, CronRun.SIGTERM));
+            Assert.Equal(0, Libc.Kill(cron, CronRun.SIGTERM));
             Assert.Equal(0, await run.WaitForExitAsync(TimeSpan.FromSeconds(30)));
         }
         finally
         {
-            kill(cron, CronRun.SIGKILL);
+            Libc.Kill(cron, CronRun.SIGKILL);
         }
         Assert.True(zombies >= 4, $"{zombies} zombies (the orphans are not reaped with -no-reap)");
         Assert.Contains(run.Logs, l => l.Message == "process reaping disabled (-no-reap)");
     }
-
-    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
-    private static extern int kill(int pid, int signal);
 }

@@ -73,7 +73,7 @@ public sealed class Handover : IHandover
         return new Handover(Resolve(command[0], searchPath), command, environment, removed);
     }
 
-    private static string Resolve(string command, string searchPath)
+    internal static string Resolve(string command, string searchPath)
     {
         if (command.Length == 0) throw new ToolException(HandoverExitCodes.NotFound, "the command after -- is an empty string: give the program to start, e.g. -- traefik");
         if (command.Contains('/'))

@@ -3,6 +3,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using InfraTools.Cli;
+using InfraTools.Logging;
 using InfraTools.Cron.Crontab;
 using InfraTools.Cron.Logging;
 using InfraTools.Cron.Monitoring;
@@ -13,6 +14,21 @@ using InfraTools.S3;
 using InfraTools.Secrets;
 
 namespace InfraTools.Cron;
+
+/// <summary>A cron command line, bound once and already checked by the parser.</summary>
+public sealed record CronOptions(
+    string Crontab,
+    bool Test,
+    bool Inotify,
+    bool NoReap,
+    bool Overlapping,
+    bool PassthroughLogs,
+    string? PrometheusListenAddress,
+    TimeSpan GracePeriod,
+    int NextRuns,
+    DateTime? From,
+    bool Strict,
+    bool Debug);
 
 /// <summary>
 /// The command line: supercronic's flags as it spells them (-json, single dash) and GNU-style (--json), the
@@ -77,9 +93,46 @@ public static class CronCommand
                      PrometheusListenAddress, GracePeriod, CommonOptions.MetricsFile, NextRuns, From, Strict })
             root.Options.Add(option);
         root.Arguments.Add(Crontab);
-        root.SetAction((parse, _) => RunAsync(parse));
+        GracePeriod.Validators.Add(result =>
+        {
+            var text = result.GetValueOrDefault<string>();
+            if (!GoDuration.TryParse(text, out var grace) || grace < TimeSpan.Zero)
+                result.AddError($"-grace-period '{text}' is not a duration such as 30s or 5m");
+        });
+        From.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<string?>() is { } text && !DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out _))
+                result.AddError($"--from '{text}' is not a time such as 2026-03-28T12:00:00Z");
+        });
+        ToolHost.SetAction(root, Tool, Bind, (options, context) => new CronRun(options, context), Host);
         return root;
     }
+
+    public const string Tool = "cron";
+
+    /// <summary>cron on the shared host: supercronic's spelling of the log flags, logrus lines, its own stop signals.</summary>
+    private static readonly HostSettings Host = new()
+    {
+        BindCommon = parse => new CommonSettings(new LogOptions(parse.GetValue(Json), parse.GetValue(Debug), parse.GetValue(Quiet)),
+            parse.GetValue(CommonOptions.MetricsFile), new S3SettingsOverrides()),
+        CreateLogger = (parse, common) => CronLog.Create(common.Log.Json, common.Log.Debug, common.Log.Quiet, parse.GetValue(SplitLogs)),
+        LogFailure = (logger, ex, message, log) => new CronLog(logger).Error(ex, message, log.Debug && ex is not ToolException),
+        StopSignalsCancel = false,
+    };
+
+    private static CronOptions Bind(ParseResult parse) => new(
+        parse.GetValue(Crontab)!,
+        parse.GetValue(Test),
+        parse.GetValue(Inotify),
+        parse.GetValue(NoReap),
+        parse.GetValue(Overlapping),
+        parse.GetValue(PassthroughLogs),
+        parse.GetValue(PrometheusListenAddress),
+        GoDuration.TryParse(parse.GetValue(GracePeriod)!, out var grace) ? grace : TimeSpan.Zero,
+        parse.GetValue(NextRuns),
+        parse.GetValue(From) is { } from ? DateTimeOffset.Parse(from, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal).UtcDateTime : null,
+        parse.GetValue(Strict),
+        parse.GetValue(Debug));
 
     /// <summary>The first argument that looks like a flag but is none of cron's, or null.</summary>
     public static string? UnknownFlag(RootCommand root, IReadOnlyList<string> args)
@@ -96,164 +149,5 @@ public static class CronCommand
             if (option.ValueType != typeof(bool) && name == arg) i++; // the next argument is the option's value
         }
         return null;
-    }
-
-    private static async Task<int> RunAsync(ParseResult parse)
-    {
-        var debug = parse.GetValue(Debug);
-        using var logger = CronLog.Create(parse.GetValue(Json), debug, parse.GetValue(Quiet), parse.GetValue(SplitLogs));
-        var log = new CronLog(logger);
-        try
-        {
-            return await RunAsync(parse, log).ConfigureAwait(false);
-        }
-        catch (Exception ex)
-        {
-            var (code, message) = ToolHost.Describe(ex);
-            if (ex is ToolException) log.Error(message);
-            else log.Error(ex, message, debug);
-            return code;
-        }
-    }
-
-    private static async Task<int> RunAsync(ParseResult parse, CronLog log)
-    {
-        var path = parse.GetValue(Crontab)!;
-        RegisterSecrets();
-        if (!GoDuration.TryParse(parse.GetValue(GracePeriod)!, out var grace) || grace < TimeSpan.Zero)
-            throw new UsageException($"-grace-period '{parse.GetValue(GracePeriod)}' is not a duration such as 30s or 5m");
-        var metricsPath = CommonOptions.MetricsPath(parse.GetValue(CommonOptions.MetricsFile), Environment.GetEnvironmentVariable);
-        var settings = new CronSettings(path, parse.GetValue(Overlapping), parse.GetValue(PassthroughLogs), !parse.GetValue(NoReap), grace, parse.GetValue(Debug));
-
-        if (parse.GetValue(Test)) return TestCrontab(path, log, parse.GetValue(NextRuns), parse.GetValue(From), parse.GetValue(Strict));
-
-        var metrics = new CronMetrics();
-        using var service = new CronService(settings, log, metrics,
-            job => metricsPath is null ? null : TextfileMetrics.ReadSample(metricsPath, CronMetrics.LastSuccessName, $"job=\"{job}\""),
-            InheritedEnvironment());
-
-        // As PID 1 cron reaps orphans (unless -no-reap). Otherwise they are the real PID 1's (tini, docker --init):
-        // supercronic warns "process reaping disabled, not pid 1" at every start; nothing is wrong, so cron says
-        // it at debug level only (a warning on every start trips log alerts).
-        if (Posix.getpid() == 1) log.Info(settings.ReapOrphans ? "reaping dead processes" : "process reaping disabled (-no-reap)");
-        else if (settings.ReapOrphans) log.Debug("process reaping disabled, not pid 1");
-
-        // Registered before the crontab is read, so that a signal during start-up is not lost.
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => Stop(c, service, "terminated"));
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => Stop(c, service, "interrupt"));
-        using var sigquit = PosixSignalRegistration.Create(PosixSignal.SIGQUIT, c => Stop(c, service, "quit"));
-        using var sigusr2 = PosixSignalRegistration.Create((PosixSignal)Posix.SIGUSR2, c =>
-        {
-            c.Cancel = true;
-            service.RequestReload("received user defined signal 2");
-        });
-
-        log.Info($"read crontab: {path}");
-        var result = service.Read(out var readError);
-        if (readError is not null) throw new ToolException(ExitCodes.LocalIo, readError);
-        if (result.Crontab is null)
-        {
-            foreach (var error in result.Errors) log.Error(CronService.FormatError(error));
-            throw new ConfigurationException($"{path} has {result.Errors.Count} bad line{(result.Errors.Count == 1 ? "" : "s")} (check it with: cron -test {path})");
-        }
-
-        MetricsFileWriter? fileWriter = null;
-        if (metricsPath is not null)
-        {
-            fileWriter = new MetricsFileWriter(metrics.Registry, metricsPath, log);
-            metrics.Changed += fileWriter.MarkChanged;
-        }
-        await using var server = parse.GetValue(PrometheusListenAddress) is { Length: > 0 } address
-            ? MetricsServer.Start(address, metrics.Registry, () => service.Healthy)
-            : null;
-        if (server is not null) log.Info($"serving metrics on http://{server.Endpoint}/metrics");
-
-        if (parse.GetValue(Inotify)) log.Info("using inotify to detect crontab file changes");
-        using var watcher = parse.GetValue(Inotify)
-            ? new CrontabWatcher(path, () => service.RequestReload(CronService.FileChangedReason), log)
-            : null;
-
-        using var stopWriter = new CancellationTokenSource();
-        var writing = fileWriter?.RunAsync(stopWriter.Token) ?? Task.CompletedTask;
-        var exitCode = await service.RunAsync(result.Crontab).ConfigureAwait(false);
-        await stopWriter.CancelAsync().ConfigureAwait(false);
-        await writing.ConfigureAwait(false);
-        if (fileWriter is not null) await fileWriter.WriteAsync().ConfigureAwait(false);
-        return exitCode;
-    }
-
-    private static void Stop(PosixSignalContext context, CronService service, string name)
-    {
-        context.Cancel = true;
-        service.RequestStop(name);
-    }
-
-    /// <summary>-test: 0 and "crontab is valid", or each bad line with its number and 1. With --next-runs, the coming run times.</summary>
-    private static int TestCrontab(string path, CronLog log, int nextRuns, string? fromText, bool strict)
-    {
-        log.Info($"read crontab: {path}");
-        string text;
-        try
-        {
-            text = RawText.Read(path);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            log.Error($"cannot read crontab {path}: {ex.Message}");
-            return 1;
-        }
-        var result = CrontabParser.Parse(text, path, TimeZoneInfo.Local, strict);
-        foreach (var line in result.Debug) log.Debug(line);
-        foreach (var notice in result.Notices) log.Write(notice.Level, notice.Message);
-        if (result.Crontab is null)
-        {
-            foreach (var error in result.Errors) log.Error(CronService.FormatError(error));
-            log.Error($"crontab is not valid: {result.Errors.Count} bad line{(result.Errors.Count == 1 ? "" : "s")}");
-            return 1;
-        }
-        if (result.Incompatibilities.Count > 0)
-        {
-            foreach (var line in result.Incompatibilities) log.Error(CronService.FormatError(line));
-            var count = result.Incompatibilities.Count;
-            log.Error($"crontab is valid for cron, but not for supercronic: {count} line{(count == 1 ? "" : "s")} (--strict)");
-            return 1;
-        }
-        if (nextRuns > 0)
-        {
-            var from = DateTime.UtcNow;
-            if (fromText is not null)
-            {
-                if (!DateTimeOffset.TryParse(fromText, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var parsed))
-                    throw new UsageException($"--from '{fromText}' is not a time such as 2026-03-28T12:00:00Z");
-                from = parsed.UtcDateTime;
-            }
-            var zone = result.Crontab.TimeZone;
-            foreach (var job in result.Crontab.Jobs)
-            {
-                var t = from;
-                for (var i = 0; i < nextRuns && job.Expression.Next(t, zone) is { } next; i++, t = next)
-                {
-                    var local = new DateTimeOffset(next).ToOffset(zone.GetUtcOffset(next));
-                    Console.Out.WriteLine($"{job.Name}\t{local.ToString("yyyy-MM-ddTHH:mm:sszzz", CultureInfo.InvariantCulture)}");
-                }
-            }
-            Console.Out.Flush();
-        }
-        log.Info(strict ? "crontab is valid (also for supercronic)" : "crontab is valid");
-        return 0;
-    }
-
-    private static Dictionary<string, string> InheritedEnvironment()
-    {
-        var environment = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (System.Collections.DictionaryEntry entry in Environment.GetEnvironmentVariables())
-            environment[(string)entry.Key] = (string?)entry.Value ?? "";
-        return environment;
-    }
-
-    /// <summary>The S3 credentials cron inherits (and the content of their *_FILE variants) are scrubbed from every log line.</summary>
-    private static void RegisterSecrets()
-    {
-        foreach (var name in S3SettingsReader.CredentialVariables) CronSecrets.Register(name, Environment.GetEnvironmentVariable(name));
     }
 }

@@ -12,34 +12,35 @@ namespace InfraTools.Cli;
 /// </summary>
 public static class Options
 {
+    /// <summary>A custom parser from a function of the token's text that gives the value or the problem.</summary>
+    private static Func<ArgumentResult, T?> Parser<T>(Func<string, (T? Value, string? Problem)> parse) => result =>
+    {
+        var (value, problem) = parse(result.Tokens.Count > 0 ? result.Tokens[0].Value : "");
+        if (problem is not null) result.AddError(problem);
+        return value;
+    };
+
+    private static (S3Location?, string?) ParseS3(string text, string name, bool requireKey)
+    {
+        var location = S3Location.TryParse(text, name, out var problem);
+        if (location is not null && requireKey && !location.IsKey) problem = location.FolderProblem(name);
+        return (location, problem);
+    }
+
     /// <summary>An s3://bucket/prefix argument.</summary>
     public static Argument<S3Location> S3Url(string name, string description, bool requireKey = false) => new(name)
     {
         Description = description,
-        CustomParser = result =>
-        {
-            var text = result.Tokens.Count > 0 ? result.Tokens[0].Value : "";
-            var location = S3Location.TryParse(text, name, out var problem);
-            if (location is null) result.AddError(problem!);
-            else if (requireKey && !location.IsKey) result.AddError(location.FolderProblem(name));
-            return location!;
-        },
+        CustomParser = Parser(text => ParseS3(text, name, requireKey))!,
     };
 
-    /// <summary>An s3:// option (e.g. acme-restore's --source).</summary>
+    /// <summary>A required s3:// option (e.g. acme-restore's --source).</summary>
     public static Option<S3Location> S3UrlOption(string name, string description, string helpName, bool requireKey = false) => new(name)
     {
         Description = description,
         HelpName = helpName,
         Required = true,
-        CustomParser = result =>
-        {
-            var text = result.Tokens.Count > 0 ? result.Tokens[0].Value : "";
-            var location = S3Location.TryParse(text, name, out var problem);
-            if (location is null) result.AddError(problem!);
-            else if (requireKey && !location.IsKey) result.AddError(location.FolderProblem(name));
-            return location!;
-        },
+        CustomParser = Parser(text => ParseS3(text, name, requireKey))!,
     };
 
     /// <summary>A local path argument that must not be empty (an empty DEST is a mistake, never "the current directory").</summary>
@@ -82,13 +83,7 @@ public static class Options
     {
         Description = description,
         HelpName = "MODES",
-        CustomParser = result =>
-        {
-            var text = result.Tokens.Count > 0 ? result.Tokens[0].Value : "";
-            var modes = FileModes.ParseChmod(text);
-            if (modes is null) result.AddError($"--chmod '{text}' is not FILE[:DIR] in octal, e.g. 0644 or 0640:0750");
-            return modes;
-        },
+        CustomParser = Parser(text => (FileModes.ParseChmod(text), FileModes.ParseChmod(text) is null ? $"--chmod '{text}' is not FILE[:DIR] in octal, e.g. 0644 or 0640:0750" : null)),
     };
 
     /// <summary>An octal umask (--umask).</summary>
@@ -96,13 +91,7 @@ public static class Options
     {
         Description = description,
         HelpName = "MASK",
-        CustomParser = result =>
-        {
-            var text = result.Tokens.Count > 0 ? result.Tokens[0].Value : "";
-            var modes = FileModes.FromUmask(text);
-            if (modes is null) result.AddError($"--umask '{text}' is not an octal mask, e.g. 022 or 027");
-            return modes;
-        },
+        CustomParser = Parser(text => (FileModes.FromUmask(text), FileModes.FromUmask(text) is null ? $"--umask '{text}' is not an octal mask, e.g. 022 or 027" : null)),
     };
 
     /// <summary>A Go-style duration (500ms, 60s, 1m30s), more than zero.</summary>

@@ -34,6 +34,19 @@ public sealed record ToolResult(int ExitCode, IHandover? Handover = null)
     public static implicit operator ToolResult(int exitCode) => new(exitCode);
 }
 
+/// <summary>
+/// What a tool may change about the host: how its shared flags are read (cron spells them as supercronic does),
+/// its logger and how a failure that ended the run is logged (cron logs logrus lines), and whether SIGINT/SIGTERM
+/// cancel the run's token (cron handles its stop signals itself: it stops scheduling and waits for its jobs).
+/// </summary>
+public sealed record HostSettings
+{
+    public Func<ParseResult, CommonSettings> BindCommon { get; init; } = CommonOptions.Bind;
+    public Func<ParseResult, CommonSettings, Logger>? CreateLogger { get; init; }
+    public Action<ILogger, Exception, string, LogOptions>? LogFailure { get; init; }
+    public bool StopSignalsCancel { get; init; } = true;
+}
+
 /// <summary>One run of a command: its report (null for commands without textfile metrics) and the work.</summary>
 public interface IToolRun
 {
@@ -85,14 +98,21 @@ public static class ToolHost
     /// Sets the command's action: <paramref name="bind"/> turns the parse result into the command's options record
     /// once, <paramref name="run"/> does the work with the record and a context.
     /// </summary>
-    public static void SetAction<TOptions>(Command command, string tool, Func<ParseResult, TOptions> bind, Func<TOptions, ToolContext, IToolRun> create)
+    public static void SetAction<TOptions>(Command command, string tool, Func<ParseResult, TOptions> bind, Func<TOptions, ToolContext, IToolRun> create,
+        HostSettings? host = null)
     {
-        command.SetAction((ParseResult parse, CancellationToken _) => RunActionAsync(tool, CommonOptions.Bind(parse), bind(parse), create));
+        host ??= new HostSettings();
+        command.SetAction((ParseResult parse, CancellationToken _) =>
+        {
+            var common = host.BindCommon(parse);
+            return RunActionAsync(tool, common, host.CreateLogger?.Invoke(parse, common) ?? ToolLog.Create(tool, common.Log), host, bind(parse), create);
+        });
     }
 
-    private static async Task<int> RunActionAsync<TOptions>(string tool, CommonSettings common, TOptions options, Func<TOptions, ToolContext, IToolRun> create)
+    private static async Task<int> RunActionAsync<TOptions>(string tool, CommonSettings common, Logger logger, HostSettings host, TOptions options,
+        Func<TOptions, ToolContext, IToolRun> create)
     {
-        using var log = ToolLog.Create(tool, common.Log);
+        using var log = logger;
         using var stopping = new CancellationTokenSource();
         var signal = 0;
         void OnSignal(PosixSignalContext context)
@@ -100,8 +120,8 @@ public static class ToolHost
             context.Cancel = true;
             if (Interlocked.CompareExchange(ref signal, (int)context.Signal, 0) == 0) stopping.Cancel();
         }
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+        using var sigint = host.StopSignalsCancel ? PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal) : null;
+        using var sigterm = host.StopSignalsCancel ? PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal) : null;
 
         var context = new ToolContext(tool, common, log, Environment.GetEnvironmentVariable, stopping.Token);
         var run = create(options, context);
@@ -123,7 +143,7 @@ public static class ToolHost
         catch (Exception ex)
         {
             var (code, message) = Describe(ex);
-            Error(log, common.Log, ex, message);
+            (host.LogFailure ?? Error)(log, ex, message, common.Log);
             return exitCode = code;
         }
         finally
@@ -157,7 +177,7 @@ public static class ToolHost
     };
 
     /// <summary>Logs an error line; the stack trace is included only under --debug.</summary>
-    public static void Error(ILogger log, LogOptions options, Exception ex, string message)
+    public static void Error(ILogger log, Exception ex, string message, LogOptions options)
     {
         var logger = options.Debug ? log.ForContext(LogText.DebugDetails, true) : log;
         logger.Write(LogEventLevel.Error, ex, "{Message}", message);

@@ -364,4 +364,152 @@ public static unsafe partial class Libc
             return LastError;
         }
     }
+
+    // --- child processes (cron: posix_spawn, waitpid, pipes, poll, rlimits) -----------------------------------
+    // System.Diagnostics.Process reaps children itself, which would race with cron's own waitpid(-1) reaper when
+    // it runs as PID 1 (supercronic issues 88 and 171): cron owns its children with these calls.
+
+
+
+    public const int WNOHANG = 1;
+
+
+    public const short POSIX_SPAWN_SETPGROUP = 0x02;
+    public const short POSIX_SPAWN_SETSIGDEF = 0x04;
+    public const short POSIX_SPAWN_SETSIGMASK = 0x08;
+
+
+    public const short POLLIN = 0x001;
+
+    public const int RLIMIT_NOFILE = 7;
+
+    /// <summary>The signals cron handles (stop, reload, children): each starts with its default disposition.</summary>
+    public static readonly int[] HandledSignals = [SIGINT, SIGQUIT, SIGTERM, SIGUSR2, SIGCHLD];
+
+    /// <summary>Generous upper bounds of glibc's and musl's opaque posix_spawn types (80 and 336 bytes on 64-bit Linux).</summary>
+    public const int FileActionsSize = 256;
+    public const int SpawnAttrSize = 1024;
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct RLimit
+    {
+        public ulong Current;
+        public ulong Maximum;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct PollFd
+    {
+        public int Fd;
+        public short Events;
+        public short Revents;
+    }
+
+    [LibraryImport(Name, SetLastError = true)]
+    public static partial int pipe2(int* fds, int flags);
+
+
+    [LibraryImport(Name, SetLastError = true)]
+    public static partial nint read(int fd, byte* buffer, nuint count);
+
+    [LibraryImport(Name, SetLastError = true)]
+    public static partial nint write(int fd, byte* buffer, nuint count);
+
+    [LibraryImport(Name, SetLastError = true)]
+    public static partial int poll(PollFd* fds, nuint count, int timeoutMilliseconds);
+
+    [LibraryImport(Name, SetLastError = true)]
+    public static partial int waitpid(int pid, int* status, int options);
+
+
+    [LibraryImport(Name)]
+    public static partial int getpid();
+
+
+    [LibraryImport(Name, SetLastError = true)]
+    public static partial int getrlimit(int resource, RLimit* limit);
+
+    [LibraryImport(Name, SetLastError = true)]
+    public static partial int setrlimit(int resource, RLimit* limit);
+
+    /// <summary>signal(2) with SIG_DFL (0): the default disposition, also for a signal inherited as ignored.</summary>
+    [LibraryImport(Name, EntryPoint = "signal")]
+    public static partial nint ResetSignal(int signal, nint handler = 0);
+
+    [LibraryImport(Name)]
+    public static partial int posix_spawn_file_actions_init(void* actions);
+
+    [LibraryImport(Name)]
+    public static partial int posix_spawn_file_actions_destroy(void* actions);
+
+    [LibraryImport(Name)]
+    public static partial int posix_spawn_file_actions_adddup2(void* actions, int fd, int newFd);
+
+    [LibraryImport(Name)]
+    public static partial int posix_spawnattr_init(void* attributes);
+
+    [LibraryImport(Name)]
+    public static partial int posix_spawnattr_destroy(void* attributes);
+
+    [LibraryImport(Name)]
+    public static partial int posix_spawnattr_setflags(void* attributes, short flags);
+
+    [LibraryImport(Name)]
+    public static partial int posix_spawnattr_setpgroup(void* attributes, int processGroup);
+
+    [LibraryImport(Name)]
+    public static partial int posix_spawnattr_setsigmask(void* attributes, void* signals);
+
+    [LibraryImport(Name)]
+    public static partial int posix_spawnattr_setsigdefault(void* attributes, void* signals);
+
+    /// <summary>Returns 0 or an errno value (posix_spawn does not use errno).</summary>
+    [LibraryImport(Name)]
+    public static partial int posix_spawnp(int* pid, byte* file, void* actions, void* attributes, byte** argv, byte** envp);
+
+    [LibraryImport(Name)]
+    public static partial int sigemptyset(void* set);
+
+    [LibraryImport(Name)]
+    public static partial int sigfillset(void* set);
+
+    [LibraryImport(Name)]
+    public static partial int sigdelset(void* set, int signal);
+
+
+    /// <summary>
+    /// The .NET runtime's own SIGCHLD hook (what System.Diagnostics.Process registers). Without a registered
+    /// callback, the runtime itself calls waitpid(-1) on SIGCHLD when the process is PID 1, which would steal the
+    /// jobs' exit statuses; with one, it calls the callback instead. Arguments: reapAll, configureConsole.
+    /// </summary>
+    [LibraryImport("libSystem.Native", EntryPoint = "SystemNative_RegisterForSigChld")]
+    public static partial void RegisterForSigChld(delegate* unmanaged<int, int, int> handler);
+
+
+    public static int ExitCode(int status) => (status >> 8) & 0xff;
+
+    public static bool Signaled(int status) => (status & 0x7f) != 0 && (status & 0x7f) != 0x7f;
+
+    public static int TermSignal(int status) => status & 0x7f;
+
+    /// <summary>Signal names as Go prints them ("signal: terminated"), which is what supercronic logs.</summary>
+    public static string SignalName(int signal) => signal switch
+    {
+        1 => "hangup",
+        2 => "interrupt",
+        3 => "quit",
+        4 => "illegal instruction",
+        5 => "trace/breakpoint trap",
+        6 => "aborted",
+        7 => "bus error",
+        8 => "floating point exception",
+        9 => "killed",
+        10 => "user defined signal 1",
+        11 => "segmentation fault",
+        12 => "user defined signal 2",
+        13 => "broken pipe",
+        14 => "alarm clock",
+        15 => "terminated",
+        _ => $"signal {signal}",
+    };
 }

@@ -24,8 +24,6 @@ public sealed class GlobFilter
         }
     }
 
-    public bool IsEmpty => _patterns.Count == 0;
-
     /// <summary>True if the path itself matches a pattern (for a walk that never enters an excluded directory).</summary>
     public bool ExcludesEntry(string relativePath)
     {

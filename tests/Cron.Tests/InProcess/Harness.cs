@@ -1,3 +1,4 @@
+using InfraTools.Interop;
 using System.Collections.Concurrent;
 using InfraTools.Cron.Crontab;
 using InfraTools.Cron.Logging;
@@ -71,7 +72,7 @@ public sealed class FakeProcesses(TimeProvider time) : IJobProcesses
     {
         lock (Signals) Signals.Add((processGroup, signal));
         if (!_processes.TryGetValue(processGroup, out var process) || process.Exited.IsCompleted) return false;
-        if (signal == Posix.SIGKILL || (signal == Posix.SIGTERM && !IgnoreSigterm)) process.End(new ExitStatus(null, signal));
+        if (signal == Libc.SIGKILL || (signal == Libc.SIGTERM && !IgnoreSigterm)) process.End(new ExitStatus(null, signal));
         return true;
     }
 

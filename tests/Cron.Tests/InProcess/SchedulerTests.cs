@@ -1,3 +1,4 @@
+using InfraTools.Interop;
 using InfraTools.Cron.Processes;
 
 namespace InfraTools.Tests.InProcess;
@@ -125,12 +126,12 @@ public class SchedulerTests
         Assert.Empty(cron.Processes.Signals);
         cron.Advance(Second, TimeSpan.FromMilliseconds(100));
         await Scheduler.EventuallyAsync(() => cron.Processes.Signals.Count > 0, "no signal after the timeout");
-        Assert.Equal((process.Pid, Posix.SIGTERM), cron.Processes.Signals[0]);
+        Assert.Equal((process.Pid, Libc.SIGTERM), cron.Processes.Signals[0]);
         if (ignoresSigterm)
         {
             cron.Advance(3 * Second, TimeSpan.FromMilliseconds(100));
             await Scheduler.EventuallyAsync(() => cron.Processes.Signals.Count > 1, "no SIGKILL 3s after SIGTERM");
-            Assert.Equal((process.Pid, Posix.SIGKILL), cron.Processes.Signals[1]);
+            Assert.Equal((process.Pid, Libc.SIGKILL), cron.Processes.Signals[1]);
         }
         await cron.LoggedAsync($"error running command: {status}");
         Assert.Contains(cron.Log.Logs, l => l.Message == "job timed out after 5s: sending SIGTERM to its process group");
@@ -226,7 +227,7 @@ public class SchedulerTests
         Assert.Empty(cron.Processes.Signals);
         cron.Time.Advance(Second);
         await Scheduler.EventuallyAsync(() => cron.Processes.Signals.Count > 0, "no SIGTERM after the grace period");
-        Assert.Equal((process.Pid, Posix.SIGTERM), cron.Processes.Signals[0]);
+        Assert.Equal((process.Pid, Libc.SIGTERM), cron.Processes.Signals[0]);
         Assert.Equal(0, await running.WaitAsync(TimeSpan.FromSeconds(10)));
         Assert.Contains(cron.Log.Logs, l => l.Message == "grace period of 30s is over: sending SIGTERM to the job's process group");
         Assert.Equal("exiting", cron.Log.Logs[^1].Message);

@@ -1,8 +1,7 @@
 using InfraTools.Secrets;
-using System.Runtime.InteropServices;
 using System.Text;
 using InfraTools.Cli;
-using InfraTools.Cron.Processes;
+using InfraTools.Files;
 using InfraTools.S3;
 
 namespace InfraTools.Cron.Logging;
@@ -12,7 +11,7 @@ namespace InfraTools.Cron.Logging;
 /// files their *_FILE variants name, are scrubbed from every log line, job output included, so a job that
 /// prints its environment or its secret file does not leak them into the logs.
 /// </summary>
-public static unsafe class CronSecrets
+public static class CronSecrets
 {
     /// <summary>Longest secret file read (a credential is far shorter; a larger file is not a secret file).</summary>
     private const int MaxFileBytes = 65536;
@@ -27,32 +26,10 @@ public static unsafe class CronSecrets
         else if (ReadSmallFile(value) is { } content) SecretRedactor.Register(content.TrimEnd('\r', '\n'));
     }
 
-    /// <summary>
-    /// The file's text, or null when it cannot be read or is larger than a secret file. Opened non-blocking, so a
-    /// FIFO nobody writes reads as empty instead of blocking cron.
-    /// </summary>
+    /// <summary>The file's text, or null when it is not a readable regular file (a FIFO is refused without blocking) or larger than a secret file.</summary>
     private static string? ReadSmallFile(string path)
     {
-        var bytes = new byte[MaxFileBytes];
-        var filled = 0;
-        int fd;
-        fixed (byte* p = Encoding.UTF8.GetBytes(path + "\0")) fd = Posix.open(p, Posix.O_RDONLY | Posix.O_NONBLOCK | Posix.O_CLOEXEC);
-        if (fd < 0) return null;
-        try
-        {
-            while (filled < bytes.Length)
-            {
-                nint n;
-                fixed (byte* b = bytes) n = Posix.read(fd, b + filled, (nuint)(bytes.Length - filled));
-                if (n < 0 && Marshal.GetLastPInvokeError() == Posix.EINTR) continue;
-                if (n <= 0) break; // end of file, or an error (a directory, a FIFO without data)
-                filled += (int)n;
-            }
-        }
-        finally
-        {
-            Posix.close(fd);
-        }
-        return filled == bytes.Length ? null : Encoding.UTF8.GetString(bytes, 0, filled);
+        try { return Encoding.UTF8.GetString(RegularFile.ReadAllBytes(path, followLinks: true, MaxFileBytes)); }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { return null; }
     }
 }

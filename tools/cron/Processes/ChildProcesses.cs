@@ -1,3 +1,4 @@
+using InfraTools.Interop;
 using System.Runtime.InteropServices;
 using InfraTools.Cron.Crontab;
 
@@ -7,7 +8,7 @@ namespace InfraTools.Cron.Processes;
 public readonly record struct ExitStatus(int? Code, int? Signal)
 {
     public static ExitStatus FromWaitStatus(int status) =>
-        Posix.Signaled(status) ? new ExitStatus(null, Posix.TermSignal(status)) : new ExitStatus(Posix.ExitCode(status), null);
+        Libc.Signaled(status) ? new ExitStatus(null, Libc.TermSignal(status)) : new ExitStatus(Libc.ExitCode(status), null);
 
     public bool Success => Code == 0;
 
@@ -15,7 +16,7 @@ public readonly record struct ExitStatus(int? Code, int? Signal)
     public int ShellCode => Code ?? 128 + Signal!.Value;
 
     /// <summary>As Go's exec.ExitError prints it: "exit status 3", "signal: killed".</summary>
-    public override string ToString() => Code is { } code ? $"exit status {code}" : $"signal: {Posix.SignalName(Signal!.Value)}";
+    public override string ToString() => Code is { } code ? $"exit status {code}" : $"signal: {Libc.SignalName(Signal!.Value)}";
 }
 
 /// <summary>A started job process: its pid (also its process group id) and the read ends of its output pipes (-1 when not captured).</summary>
@@ -116,7 +117,7 @@ public sealed unsafe class ChildProcesses : IJobProcesses
     private readonly Action<int, ExitStatus> _orphanReaped;
     private readonly PosixSignalRegistration _sigchld;
     private readonly int _devNull;
-    private readonly Posix.RLimit _inherited;
+    private readonly Libc.RLimit _inherited;
     private readonly bool _lowerForChildren;
     private readonly Thread[] _spawners;
     private readonly SemaphoreSlim _work = new(0);
@@ -138,13 +139,13 @@ public sealed unsafe class ChildProcesses : IJobProcesses
     {
         _reapOrphans = reapOrphans;
         _orphanReaped = orphanReaped;
-        fixed (byte* path = "/dev/null\0"u8) _devNull = Posix.open(path, Posix.O_RDONLY | Posix.O_CLOEXEC);
+        _devNull = Libc.Open("/dev/null", Libc.O_RDONLY);
         (_inherited, _lowerForChildren) = RaiseOpenFileLimit();
         // The registration sets up the runtime's signal handling; the runtime hook below then makes sure the
         // runtime leaves reaping to us (as PID 1 it would otherwise reap every child itself).
         _sigchld = PosixSignalRegistration.Create(PosixSignal.SIGCHLD, _ => Reap());
         s_current = this;
-        Posix.RegisterForSigChld(&OnSigChld);
+        Libc.RegisterForSigChld(&OnSigChld);
         _spawners = new Thread[Math.Clamp(Environment.ProcessorCount, 2, 8) - 1];
         for (var i = 0; i < _spawners.Length; i++)
         {
@@ -158,20 +159,20 @@ public sealed unsafe class ChildProcesses : IJobProcesses
     /// <summary>The soft open-file limit cron started with (what jobs get).</summary>
     public ulong InheritedOpenFileLimit => _inherited.Current;
 
-    private static (Posix.RLimit Inherited, bool Raised) RaiseOpenFileLimit()
+    private static (Libc.RLimit Inherited, bool Raised) RaiseOpenFileLimit()
     {
-        Posix.RLimit limit;
-        if (Posix.getrlimit(Posix.RLIMIT_NOFILE, &limit) != 0) return (default, false);
+        Libc.RLimit limit;
+        if (Libc.getrlimit(Libc.RLIMIT_NOFILE, &limit) != 0) return (default, false);
         var inherited = limit;
         if (limit.Current >= limit.Maximum) return (inherited, false);
         limit.Current = limit.Maximum;
-        return (inherited, Posix.setrlimit(Posix.RLIMIT_NOFILE, &limit) == 0);
+        return (inherited, Libc.setrlimit(Libc.RLIMIT_NOFILE, &limit) == 0);
     }
 
     private void SetOpenFileLimit(ulong soft)
     {
         var limit = _inherited with { Current = soft };
-        Posix.setrlimit(Posix.RLIMIT_NOFILE, &limit);
+        Libc.setrlimit(Libc.RLIMIT_NOFILE, &limit);
     }
 
     [UnmanagedCallersOnly]
@@ -206,9 +207,9 @@ public sealed unsafe class ChildProcesses : IJobProcesses
                 if (!requests[i].Capture) continue;
                 fixed (int* p = &pipes[i * 4])
                 {
-                    if (Posix.pipe2(p, Posix.O_CLOEXEC) != 0 || Posix.pipe2(p + 2, Posix.O_CLOEXEC) != 0)
+                    if (Libc.pipe2(p, Libc.O_CLOEXEC) != 0 || Libc.pipe2(p + 2, Libc.O_CLOEXEC) != 0)
                     {
-                        requests[i].Error = $"cannot create output pipes: {Posix.ErrorText(Marshal.GetLastPInvokeError())}";
+                        requests[i].Error = $"cannot create output pipes: {Libc.ErrorText(Marshal.GetLastPInvokeError())}";
                         CloseAll(pipes.AsSpan(i * 4, 4));
                     }
                 }
@@ -280,37 +281,37 @@ public sealed unsafe class ChildProcesses : IJobProcesses
     private void Prepare(SpawnRequest request, int[] pipes, int index)
     {
         if (request.Error is not null) return;
-        var native = (byte*)NativeMemory.AllocZeroed((nuint)(Posix.FileActionsSize + Posix.SpawnAttrSize + 2 * Posix.SigSetSize));
+        var native = (byte*)NativeMemory.AllocZeroed((nuint)(Libc.FileActionsSize + Libc.SpawnAttrSize + 2 * Libc.SigSetSize));
         request.Native = (nint)native;
         var actions = native;
-        var attributes = native + Posix.FileActionsSize;
-        var defaults = attributes + Posix.SpawnAttrSize;
-        var mask = defaults + Posix.SigSetSize;
-        Posix.posix_spawn_file_actions_init(actions);
-        Posix.posix_spawnattr_init(attributes);
-        Posix.posix_spawn_file_actions_adddup2(actions, _devNull, 0);
+        var attributes = native + Libc.FileActionsSize;
+        var defaults = attributes + Libc.SpawnAttrSize;
+        var mask = defaults + Libc.SigSetSize;
+        Libc.posix_spawn_file_actions_init(actions);
+        Libc.posix_spawnattr_init(attributes);
+        Libc.posix_spawn_file_actions_adddup2(actions, _devNull, 0);
         if (request.Capture)
         {
-            Posix.posix_spawn_file_actions_adddup2(actions, pipes[index * 4 + 1], 1);
-            Posix.posix_spawn_file_actions_adddup2(actions, pipes[index * 4 + 3], 2);
+            Libc.posix_spawn_file_actions_adddup2(actions, pipes[index * 4 + 1], 1);
+            Libc.posix_spawn_file_actions_adddup2(actions, pipes[index * 4 + 3], 2);
         }
         // The .NET runtime ignores SIGPIPE and may block signals; a job must start with the defaults.
-        Posix.sigfillset(defaults);
-        Posix.sigdelset(defaults, Posix.SIGKILL);
-        Posix.sigdelset(defaults, Posix.SIGSTOP);
-        Posix.sigemptyset(mask);
-        Posix.posix_spawnattr_setsigdefault(attributes, defaults);
-        Posix.posix_spawnattr_setsigmask(attributes, mask);
-        Posix.posix_spawnattr_setpgroup(attributes, 0);
-        Posix.posix_spawnattr_setflags(attributes, Posix.POSIX_SPAWN_SETPGROUP | Posix.POSIX_SPAWN_SETSIGDEF | Posix.POSIX_SPAWN_SETSIGMASK);
+        Libc.sigfillset(defaults);
+        Libc.sigdelset(defaults, Libc.SIGKILL);
+        Libc.sigdelset(defaults, Libc.SIGSTOP);
+        Libc.sigemptyset(mask);
+        Libc.posix_spawnattr_setsigdefault(attributes, defaults);
+        Libc.posix_spawnattr_setsigmask(attributes, mask);
+        Libc.posix_spawnattr_setpgroup(attributes, 0);
+        Libc.posix_spawnattr_setflags(attributes, Libc.POSIX_SPAWN_SETPGROUP | Libc.POSIX_SPAWN_SETSIGDEF | Libc.POSIX_SPAWN_SETSIGMASK);
     }
 
     private static void Release(SpawnRequest request)
     {
         if (request.Native == 0) return;
         var native = (byte*)request.Native;
-        Posix.posix_spawn_file_actions_destroy(native);
-        Posix.posix_spawnattr_destroy(native + Posix.FileActionsSize);
+        Libc.posix_spawn_file_actions_destroy(native);
+        Libc.posix_spawnattr_destroy(native + Libc.FileActionsSize);
         NativeMemory.Free(native);
         request.Native = 0;
     }
@@ -323,23 +324,23 @@ public sealed unsafe class ChildProcesses : IJobProcesses
         var errRead = pipes[index * 4 + 2];
         var errWrite = pipes[index * 4 + 3];
         var actions = (byte*)request.Native;
-        var attributes = actions + Posix.FileActionsSize;
+        var attributes = actions + Libc.FileActionsSize;
         var command = request.Command;
         int pid;
-        var error = Posix.posix_spawnp(&pid, command.File, actions, attributes, command.ArgvPointer, command.EnvironmentPointer);
+        var error = Libc.posix_spawnp(&pid, command.File, actions, attributes, command.ArgvPointer, command.EnvironmentPointer);
         if (request.Capture)
         {
-            Posix.close(outWrite);
-            Posix.close(errWrite);
+            Libc.Close(outWrite);
+            Libc.Close(errWrite);
         }
         if (error != 0)
         {
             if (request.Capture)
             {
-                Posix.close(outRead);
-                Posix.close(errRead);
+                Libc.Close(outRead);
+                Libc.Close(errRead);
             }
-            request.Error = $"cannot start {command.Argv[0]}: {Posix.ErrorText(error)}";
+            request.Error = $"cannot start {command.Argv[0]}: {Libc.ErrorText(error)}";
             return;
         }
         var exited = new TaskCompletionSource<ExitStatus>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -354,7 +355,7 @@ public sealed unsafe class ChildProcesses : IJobProcesses
     }
 
     /// <summary>Sends <paramref name="signal"/> to the process group of a job; false when the group is gone.</summary>
-    public bool SignalGroup(int processGroup, int signal) => Posix.kill(-processGroup, signal) == 0;
+    public bool SignalGroup(int processGroup, int signal) => Libc.Kill(-processGroup, signal) == 0;
 
     /// <summary>Collects every child that has ended and passes each status to its job (or drops an orphan's).</summary>
     public void Reap()
@@ -367,7 +368,7 @@ public sealed unsafe class ChildProcesses : IJobProcesses
             {
                 while (true)
                 {
-                    var pid = Posix.waitpid(-1, &status, Posix.WNOHANG);
+                    var pid = Libc.waitpid(-1, &status, Libc.WNOHANG);
                     if (pid > 0)
                     {
                         var exit = ExitStatus.FromWaitStatus(status);
@@ -376,7 +377,7 @@ public sealed unsafe class ChildProcesses : IJobProcesses
                         else done.Add((null, pid, exit));
                         continue;
                     }
-                    if (pid < 0 && Marshal.GetLastPInvokeError() == Posix.EINTR) continue;
+                    if (pid < 0 && Marshal.GetLastPInvokeError() == Libc.EINTR) continue;
                     break; // 0: children left but none ended; ECHILD: no children at all
                 }
             }
@@ -385,8 +386,8 @@ public sealed unsafe class ChildProcesses : IJobProcesses
                 foreach (var pid in _children.Keys.ToList())
                 {
                     int r;
-                    do r = Posix.waitpid(pid, &status, Posix.WNOHANG);
-                    while (r < 0 && Marshal.GetLastPInvokeError() == Posix.EINTR);
+                    do r = Libc.waitpid(pid, &status, Libc.WNOHANG);
+                    while (r < 0 && Marshal.GetLastPInvokeError() == Libc.EINTR);
                     if (r == pid)
                     {
                         _children.Remove(pid, out var job);
@@ -429,7 +430,7 @@ public sealed unsafe class ChildProcesses : IJobProcesses
     {
         foreach (ref var fd in fds)
         {
-            if (fd >= 0) Posix.close(fd);
+            if (fd >= 0) Libc.Close(fd);
             fd = -1;
         }
     }

@@ -1,3 +1,4 @@
+using InfraTools.Interop;
 using System.Runtime.InteropServices;
 using InfraTools.Cron.Crontab;
 
@@ -43,8 +44,8 @@ public sealed unsafe class OutputPump
             if (s_thread is null)
             {
                 var wake = stackalloc int[2];
-                if (Posix.pipe2(wake, Posix.O_CLOEXEC | Posix.O_NONBLOCK) != 0)
-                    throw new IOException($"cannot create the output reader's wake-up pipe: {Posix.ErrorText(Marshal.GetLastPInvokeError())}");
+                if (Libc.pipe2(wake, Libc.O_CLOEXEC | Libc.O_NONBLOCK) != 0)
+                    throw new IOException($"cannot create the output reader's wake-up pipe: {Libc.ErrorText(Marshal.GetLastPInvokeError())}");
                 (s_wakeRead, s_wakeWrite) = (wake[0], wake[1]);
                 s_thread = new Thread(Run, maxStackSize: 256 * 1024) { IsBackground = true, Name = "job output" };
                 s_thread.Start();
@@ -52,14 +53,14 @@ public sealed unsafe class OutputPump
             Pending.Add(pump);
         }
         byte one = 1;
-        Posix.write(s_wakeWrite, &one, 1); // a full pipe already wakes the reader
+        Libc.write(s_wakeWrite, &one, 1); // a full pipe already wakes the reader
         return pump;
     }
 
     private static void Run()
     {
         var active = new List<OutputPump>();
-        var fds = new Posix.PollFd[64];
+        var fds = new Libc.PollFd[64];
         var owners = new Stream[64];
         var ownerPumps = new OutputPump[64];
         var drain = stackalloc byte[256];
@@ -77,7 +78,7 @@ public sealed unsafe class OutputPump
                 Array.Resize(ref owners, count * 2);
                 Array.Resize(ref ownerPumps, count * 2);
             }
-            fds[0] = new Posix.PollFd { Fd = s_wakeRead, Events = Posix.POLLIN };
+            fds[0] = new Libc.PollFd { Fd = s_wakeRead, Events = Libc.POLLIN };
             var n = 1;
             foreach (var pump in active)
             {
@@ -86,13 +87,13 @@ public sealed unsafe class OutputPump
                     if (!stream.Open) continue;
                     owners[n] = stream;
                     ownerPumps[n] = pump;
-                    fds[n++] = new Posix.PollFd { Fd = stream.Fd, Events = Posix.POLLIN };
+                    fds[n++] = new Libc.PollFd { Fd = stream.Fd, Events = Libc.POLLIN };
                 }
             }
             int ready;
-            fixed (Posix.PollFd* p = fds) ready = Posix.poll(p, (nuint)n, -1);
+            fixed (Libc.PollFd* p = fds) ready = Libc.poll(p, (nuint)n, -1);
             if (ready < 0) continue; // EINTR
-            if (fds[0].Revents != 0) while (Posix.read(s_wakeRead, drain, 256) > 0) { }
+            if (fds[0].Revents != 0) while (Libc.read(s_wakeRead, drain, 256) > 0) { }
             for (var i = 1; i < n; i++)
             {
                 if (fds[i].Revents == 0) continue;
@@ -130,8 +131,8 @@ public sealed unsafe class OutputPump
         {
             if (_filled == _buffer.Length && _buffer.Length < MaxLine) Array.Resize(ref _buffer, Math.Min(_buffer.Length * 2, MaxLine));
             nint n;
-            fixed (byte* p = _buffer) n = Posix.read(Fd, p + _filled, (nuint)(_buffer.Length - _filled));
-            if (n < 0 && Marshal.GetLastPInvokeError() == Posix.EINTR) return;
+            fixed (byte* p = _buffer) n = Libc.read(Fd, p + _filled, (nuint)(_buffer.Length - _filled));
+            if (n < 0 && Marshal.GetLastPInvokeError() == Libc.EINTR) return;
             if (n <= 0)
             {
                 Close(line);
@@ -160,7 +161,7 @@ public sealed unsafe class OutputPump
             Open = false;
             if (_filled > 0) Emit(0, _filled, truncated: false, line);
             _filled = 0;
-            Posix.close(Fd);
+            Libc.Close(Fd);
         }
 
         private void Emit(int start, int end, bool truncated, Action<string, string, bool> line)

@@ -1,3 +1,4 @@
+using InfraTools.Interop;
 using InfraTools.Time;
 using System.Diagnostics;
 using InfraTools.Cli;
@@ -544,10 +545,10 @@ public sealed class CronService : IDisposable
         {
             await Task.Delay(timeout, _time, exited).ConfigureAwait(false);
             run.Log.Warn($"job timed out after {GoDuration.Format(timeout)}: sending SIGTERM to its process group");
-            _children.SignalGroup(process.Pid, Posix.SIGTERM);
+            _children.SignalGroup(process.Pid, Libc.SIGTERM);
             await Task.Delay(KillDelay, _time, exited).ConfigureAwait(false);
             run.Log.Warn($"job still running {GoDuration.Format(KillDelay)} after SIGTERM: sending SIGKILL to its process group");
-            _children.SignalGroup(process.Pid, Posix.SIGKILL);
+            _children.SignalGroup(process.Pid, Libc.SIGKILL);
         }
         catch (OperationCanceledException)
         {
@@ -578,10 +579,10 @@ public sealed class CronService : IDisposable
         if (all.Count > 0 && await Task.WhenAny(finished, grace, _forceStop.Task).ConfigureAwait(false) != finished)
         {
             var why = _forceStop.Task.IsCompleted ? "second stop signal" : $"grace period of {GoDuration.Format(_settings.GracePeriod)} is over";
-            SignalRunning(Posix.SIGTERM, $"{why}: sending SIGTERM to the job's process group");
+            SignalRunning(Libc.SIGTERM, $"{why}: sending SIGTERM to the job's process group");
             if (await Task.WhenAny(finished, Task.Delay(KillDelay, _time)).ConfigureAwait(false) != finished)
             {
-                SignalRunning(Posix.SIGKILL, $"job still running {GoDuration.Format(KillDelay)} after SIGTERM: sending SIGKILL to its process group");
+                SignalRunning(Libc.SIGKILL, $"job still running {GoDuration.Format(KillDelay)} after SIGTERM: sending SIGKILL to its process group");
                 await Task.WhenAny(finished, Task.Delay(KillDelay, _time)).ConfigureAwait(false);
             }
         }

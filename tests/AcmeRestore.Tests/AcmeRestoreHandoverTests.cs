@@ -1,3 +1,4 @@
+using InfraTools.Interop;
 using System.Diagnostics;
 using System.Text;
 
@@ -6,9 +7,9 @@ namespace InfraTools.Tests;
 /// <summary>acme-restore replacing itself with the command after -- (execve): PID, signals, environment, arguments.</summary>
 public class AcmeRestoreHandoverTests
 {
-    private const int SigTerm = AcmeRestoreSignals.SigTerm;
+    private const int SigTerm = Libc.SIGTERM;
 
-    private static int Kill(int pid, int signal) => AcmeRestoreSignals.Kill(pid, signal);
+    private static int Kill(int pid, int signal) => Libc.Kill(pid, signal);
 
     /// <summary>The variables of a running process, read from /proc/PID/environ (what it was exec'd with).</summary>
     private static Dictionary<string, string> EnvironOf(int pid) =>

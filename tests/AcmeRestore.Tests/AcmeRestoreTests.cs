@@ -1,15 +1,8 @@
+using InfraTools.Interop;
 using System.Text;
 using InfraTools.Monitoring;
 
 namespace InfraTools.Tests;
-
-internal static class AcmeRestoreSignals
-{
-    public const int SigTerm = 15;
-
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-    public static extern int Kill(int pid, int signal);
-}
 
 /// <summary>Runs the acme-restore AOT binary against the real S3 server.</summary>
 internal static class AcmeRestore
@@ -276,7 +269,7 @@ public class AcmeRestoreTests
         {
             // Retrying: the first warning says so.
             while (await process.StandardError.ReadLineAsync(timeout.Token) is { } line && !line.Contains("retrying in")) { }
-            Assert.Equal(0, AcmeRestoreSignals.Kill(process.Id, AcmeRestoreSignals.SigTerm));
+            Assert.Equal(0, Libc.Kill(process.Id, Libc.SIGTERM));
             var rest = await process.StandardError.ReadToEndAsync(timeout.Token);
             await process.WaitForExitAsync(timeout.Token);
             Assert.True(process.ExitCode == 143, rest);
