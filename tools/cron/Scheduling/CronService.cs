@@ -302,7 +302,7 @@ public sealed class CronService : IDisposable
                 if (initial && job.Options.RunAtStart)
                 {
                     state.Log.Info("running at start (run-at-start)");
-                    Start(state, now, jitter: TimeSpan.Zero, atStart);
+                    Start(state, now, jitter: null, atStart);
                 }
             }
             foreach (var state in states)
@@ -396,17 +396,18 @@ public sealed class CronService : IDisposable
             }
             oldest.Log.Warn($"overlapping jobs: job is still running since {since}");
         }
-        var jitter = job.Definition.Options.Jitter;
-        Start(job, tick, jitter > TimeSpan.Zero ? TimeSpan.FromTicks(Random.Shared.NextInt64(jitter.Ticks)) : TimeSpan.Zero, due);
+        // Whole milliseconds: Task.Delay waits whole milliseconds, so the delay logged is the delay waited.
+        var jitterMs = (long)job.Definition.Options.Jitter.TotalMilliseconds;
+        Start(job, tick, jitterMs > 0 ? TimeSpan.FromMilliseconds(Random.Shared.NextInt64(jitterMs)) : null, due);
         job.NextRun = NextRun(job, tick, now);
     }
 
     /// <summary>Registers a run (called under the lock): to be started with the other due runs, or after its jitter.</summary>
-    private void Start(JobState job, DateTime scheduledAt, TimeSpan jitter, List<JobRun> due)
+    private void Start(JobState job, DateTime scheduledAt, TimeSpan? jitter, List<JobRun> due)
     {
         var run = new JobRun(job, job.NextIteration++, scheduledAt);
         job.Runs.Add(run);
-        if (jitter > TimeSpan.Zero) _ = LaunchLaterAsync(run, jitter);
+        if (jitter is { } delay) _ = LaunchLaterAsync(run, delay);
         else due.Add(run);
     }
 
