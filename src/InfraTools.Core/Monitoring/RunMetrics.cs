@@ -1,5 +1,3 @@
-using Prometheus;
-
 namespace InfraTools.Monitoring;
 
 /// <summary>
@@ -9,34 +7,33 @@ namespace InfraTools.Monitoring;
 /// </summary>
 public sealed class RunMetrics
 {
-    private readonly MetricFactory _factory;
+    private readonly GaugeFamilies _gauges;
     private readonly string[] _labelNames;
     private readonly string[] _labelValues;
 
-    private RunMetrics(MetricFactory factory, IReadOnlyList<(string Name, string Value)> labels)
+    private RunMetrics(GaugeFamilies gauges, IReadOnlyList<(string Name, string Value)> labels)
     {
-        _factory = factory;
+        _gauges = gauges;
         _labelNames = labels.Select(l => l.Name).ToArray();
         _labelValues = labels.Select(l => l.Value).ToArray();
     }
 
     /// <summary>Adds a gauge with the constant labels.</summary>
-    public void Gauge(string name, string help, double value) =>
-        _factory.CreateGauge(name, help, _labelNames).WithLabels(_labelValues).Set(value);
+    public void Gauge(string name, string help, double value) => _gauges.Set(name, help, _labelNames, _labelValues, value);
 
     /// <summary>Adds a gauge with the constant labels plus one more label per value.</summary>
     public void Gauge(string name, string help, string label, IEnumerable<(string LabelValue, double Value)> values)
     {
-        var gauge = _factory.CreateGauge(name, help, [.. _labelNames, label]);
-        foreach (var (labelValue, value) in values) gauge.WithLabels([.. _labelValues, labelValue]).Set(value);
+        string[] names = [.. _labelNames, label];
+        foreach (var (labelValue, value) in values) _gauges.Set(name, help, names, [.. _labelValues, labelValue], value);
     }
 
     /// <summary>Writes the file; without <paramref name="successMetrics"/> only the run's time and duration are standard (acme-restore reports an outcome instead).</summary>
     public static async Task WriteAsync(string path, string prefix, string what, IReadOnlyList<(string Name, string Value)> labels,
         DateTimeOffset started, TimeSpan duration, bool success, bool successMetrics, Action<RunMetrics> addMore)
     {
-        var registry = Metrics.NewCustomRegistry();
-        var metrics = new RunMetrics(Metrics.WithCustomRegistry(registry), labels);
+        var gauges = new GaugeFamilies();
+        var metrics = new RunMetrics(gauges, labels);
         var lastSuccessName = $"{prefix}_last_success_timestamp_seconds";
         var labelText = string.Join(',', labels.Select(l => $"{l.Name}=\"{l.Value}\""));
         var startedSeconds = started.ToUnixTimeMilliseconds() / 1000.0;
@@ -46,6 +43,6 @@ public sealed class RunMetrics
         if (successMetrics) metrics.Gauge($"{prefix}_last_run_success", $"1 if the last {what} succeeded completely, else 0.", success ? 1 : 0);
         metrics.Gauge($"{prefix}_last_run_duration_seconds", $"How long the last {what} took.", duration.TotalSeconds);
         addMore(metrics);
-        await TextfileMetrics.WriteAsync(registry, path).ConfigureAwait(false);
+        await TextfileMetrics.WriteAsync(gauges.ToText(), path).ConfigureAwait(false);
     }
 }
