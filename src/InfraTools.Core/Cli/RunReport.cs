@@ -24,6 +24,9 @@ public sealed class RunReport(string metricPrefix, string what, IReadOnlyList<(s
     public DateTimeOffset Started { get; } = DateTimeOffset.UtcNow;
     public TimeSpan Elapsed => _clock.Elapsed;
 
+    /// <summary>Freezes <see cref="Elapsed"/> at the run's end (a long-running mode renders a finished run's gauges again later).</summary>
+    public void Stop() => _clock.Stop();
+
     /// <summary>Whether the file has PREFIX_last_success_timestamp_seconds and PREFIX_last_run_success (acme-restore reports an outcome instead).</summary>
     public bool SuccessMetrics { get; init; } = true;
 
@@ -55,20 +58,27 @@ public sealed class RunReport(string metricPrefix, string what, IReadOnlyList<(s
         if (path is null || !WritesMetrics) return;
         try
         {
-            await RunMetrics.WriteAsync(path, MetricPrefix, What, Labels, Started, Elapsed, success, SuccessMetrics, metrics =>
-            {
-                foreach (var gauge in Gauges.Concat(Live?.Invoke() ?? []))
-                {
-                    if (gauge.Label is null) metrics.Gauge(gauge.Name, gauge.Help, gauge.Value);
-                    else metrics.Gauge(gauge.Name, gauge.Help, gauge.Label, gauge.Values ?? []);
-                }
-            }).ConfigureAwait(false);
+            await TextfileMetrics.WriteAsync(Render(path, success), path).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             log.Error("cannot write the metrics file {Path}: {Reason}", path, ex.Message);
         }
     }
+
+    /// <summary>
+    /// The textfile's content, with <paramref name="more"/> gauges (a long-running mode's own) after the run's; the
+    /// last success time is kept from the file at <paramref name="path"/> when this run failed.
+    /// </summary>
+    public byte[] Render(string? path, bool success, IEnumerable<ReportGauge>? more = null) =>
+        RunMetrics.Render(path, MetricPrefix, What, Labels, Started, Elapsed, success, SuccessMetrics, metrics =>
+        {
+            foreach (var gauge in Gauges.Concat(Live?.Invoke() ?? []).Concat(more ?? []))
+            {
+                if (gauge.Label is null) metrics.Gauge(gauge.Name, gauge.Help, gauge.Value);
+                else metrics.Gauge(gauge.Name, gauge.Help, gauge.Label, gauge.Values ?? []);
+            }
+        });
 
     /// <summary>A sync run's files per outcome (one label value per outcome) and the bytes it transferred.</summary>
     public static IEnumerable<ReportGauge> FilesByOutcome(SyncStats stats, string filesMetric, string filesHelp, string transferred, string bytesMetric, string bytesHelp) =>

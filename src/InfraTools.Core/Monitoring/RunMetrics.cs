@@ -32,17 +32,25 @@ public sealed class RunMetrics
     public static async Task WriteAsync(string path, string prefix, string what, IReadOnlyList<(string Name, string Value)> labels,
         DateTimeOffset started, TimeSpan duration, bool success, bool successMetrics, Action<RunMetrics> addMore)
     {
+        var text = Render(path, prefix, what, labels, started, duration, success, successMetrics, addMore);
+        await TextfileMetrics.WriteAsync(text, path).ConfigureAwait(false);
+    }
+
+    /// <summary>The file's content (the last success time kept from the file at <paramref name="path"/> when this run failed; null: none kept).</summary>
+    public static byte[] Render(string? path, string prefix, string what, IReadOnlyList<(string Name, string Value)> labels,
+        DateTimeOffset started, TimeSpan duration, bool success, bool successMetrics, Action<RunMetrics> addMore)
+    {
         var gauges = new GaugeFamilies();
         var metrics = new RunMetrics(gauges, labels);
         var lastSuccessName = $"{prefix}_last_success_timestamp_seconds";
         var labelText = string.Join(',', labels.Select(l => $"{l.Name}=\"{l.Value}\""));
         var startedSeconds = started.ToUnixTimeMilliseconds() / 1000.0;
-        var lastSuccess = success ? startedSeconds : TextfileMetrics.ReadSample(path, lastSuccessName, labelText);
+        var lastSuccess = success ? startedSeconds : path is null ? null : TextfileMetrics.ReadSample(path, lastSuccessName, labelText);
         if (successMetrics && lastSuccess is { } value) metrics.Gauge(lastSuccessName, $"Unix time at which the last fully successful {what} started.", value);
         metrics.Gauge($"{prefix}_last_run_timestamp_seconds", $"Unix time at which the last {what} started.", startedSeconds);
         if (successMetrics) metrics.Gauge($"{prefix}_last_run_success", $"1 if the last {what} succeeded completely, else 0.", success ? 1 : 0);
         metrics.Gauge($"{prefix}_last_run_duration_seconds", $"How long the last {what} took.", duration.TotalSeconds);
         addMore(metrics);
-        await TextfileMetrics.WriteAsync(gauges.ToText(), path).ConfigureAwait(false);
+        return gauges.ToText();
     }
 }
