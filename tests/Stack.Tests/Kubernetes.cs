@@ -43,7 +43,16 @@ public static partial class KubernetesManifests
         {
             // YamlDotNet names the property it has no member for ("Property 'readinesProbe' not found on type
             // 'k8s.Models.V1Container'"); the rest of the checks need typed objects.
-            return [$"not a valid Kubernetes object (strict load): {Innermost(e).Message} {e.Message}"];
+            var yamlError = e as YamlDotNet.Core.YamlException ?? e.InnerException as YamlDotNet.Core.YamlException;
+            var at = "";
+            if (yamlError is not null && yamlError.Start.Line > 0)
+            {
+                var line = yaml.Split('\n').ElementAtOrDefault((int)yamlError.Start.Line - 1)?.Trim();
+                at = $" (line {yamlError.Start.Line} of the rendered overlay: '{line}')";
+            }
+            var message = Innermost(e).Message;
+            if (message != e.Message && !e.Message.Contains(message, StringComparison.Ordinal)) message = e.Message + ": " + message;
+            return [$"not a valid Kubernetes object (strict load): {message}{at}"];
         }
         var problems = new List<string>();
         problems.AddRange(await SchemaProblemsAsync(objects));
