@@ -25,7 +25,15 @@ public static partial class KubernetesManifests
     /// <summary>`kubectl kustomize DIR`: the objects an `apply -k` would send.</summary>
     public static async Task<string> RenderAsync(string overlay)
     {
-        var result = await ProcessRunner.RunAsync("kubectl", ["kustomize", overlay], timeout: TimeSpan.FromMinutes(1));
+        ProcessResult result;
+        try
+        {
+            result = await ProcessRunner.RunAsync("kubectl", ["kustomize", overlay], timeout: TimeSpan.FromMinutes(1));
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new InvalidOperationException($"kubectl could not be started ({e.Message}): the Kubernetes checks need kubectl 1.27 or newer on PATH");
+        }
         if (result.ExitCode != 0) throw new InvalidOperationException($"kubectl kustomize {overlay} failed: {result.Stderr.Trim()}");
         return result.Stdout;
     }
@@ -315,7 +323,7 @@ public static partial class KubernetesManifests
             var nginx = (pod.Containers ?? []).FirstOrDefault(c => c.Name == "nginx");
             if (nginx is null) return;
             var volumes = (nginx.VolumeMounts ?? [])
-                .Where(m => root == m.MountPath.TrimEnd('/') || root.StartsWith(m.MountPath.TrimEnd('/') + "/", StringComparison.Ordinal) || !string.IsNullOrEmpty(m.SubPath) && m.MountPath.TrimEnd('/') == root)
+                .Where(m => root == m.MountPath.TrimEnd('/') || root.StartsWith(m.MountPath.TrimEnd('/') + "/", StringComparison.Ordinal))
                 .Select(m => m.Name).ToHashSet();
             if (volumes.Count == 0) Problem($"{owner}: nginx has no volume at its web root {root}");
             foreach (var c in (pod.InitContainers ?? []).Concat(pod.Containers ?? []))
@@ -323,7 +331,8 @@ public static partial class KubernetesManifests
                 {
                     if (!volumes.Contains(m.Name)) continue;
                     if (!string.IsNullOrEmpty(m.SubPath) || !string.IsNullOrEmpty(m.SubPathExpr))
-                        Problem($"{owner} {c.Name}: the web root volume {m.Name} is mounted with subPath {m.SubPath ?? m.SubPathExpr} at {m.MountPath}; mount the whole directory (a subPath mount never sees a replaced entry, kubernetes#50345)");
+                        Problem($"{owner} {c.Name}: the web root volume {m.Name} is mounted with subPath {m.SubPath ?? m.SubPathExpr} at {m.MountPath}; "
+                            + "mount the whole directory (a subPath mount never sees a replaced entry, kubernetes#50345)");
                     if (m.MountPath.TrimEnd('/').EndsWith("/current", StringComparison.Ordinal))
                         Problem($"{owner} {c.Name}: the web root volume {m.Name} is mounted at {m.MountPath}: mount the directory that holds the current link, not the link");
                 }
@@ -337,7 +346,8 @@ public static partial class KubernetesManifests
             var needed = MainStopSeconds + cronSeconds;
             var actual = pod.TerminationGracePeriodSeconds ?? 30;
             if (actual < needed)
-                Problem($"{owner}: terminationGracePeriodSeconds {actual} is shorter than the main containers' {MainStopSeconds} s plus cron's stop ({cronSeconds} s: -grace-period, then SIGTERM and SIGKILL {CronKillDelaySeconds} s later)");
+                Problem($"{owner}: terminationGracePeriodSeconds {actual} is shorter than the main containers' {MainStopSeconds} s plus cron's stop "
+                    + $"({cronSeconds} s: -grace-period, then SIGTERM and SIGKILL {CronKillDelaySeconds} s later)");
         }
 
         private static bool RunsCron(V1Container c) =>
@@ -350,10 +360,13 @@ public static partial class KubernetesManifests
             for (var i = 0; i < words.Count; i++)
             {
                 var w = words[i].TrimStart('-');
-                if (w == "grace-period" && i + 1 < words.Count) return (int)Math.Ceiling(InfraTools.Time.GoDuration.Parse(words[i + 1], "-grace-period", TimeSpan.FromDays(1)).TotalSeconds);
-                if (w.StartsWith("grace-period=", StringComparison.Ordinal)) return (int)Math.Ceiling(InfraTools.Time.GoDuration.Parse(w[13..], "-grace-period", TimeSpan.FromDays(1)).TotalSeconds);
+                if (w == "grace-period" && i + 1 < words.Count) return Seconds(words[i + 1]);
+                if (w.StartsWith("grace-period=", StringComparison.Ordinal)) return Seconds(w["grace-period=".Length..]);
             }
             return CronDefaultGraceSeconds;
+
+            static int Seconds(string text) =>
+                (int)Math.Ceiling(InfraTools.Time.GoDuration.Parse(text, "-grace-period", TimeSpan.FromDays(1)).TotalSeconds);
         }
 
         /// <summary>A pod that writes a ReadWriteOnce volume runs once: one replica, replaced by Recreate.</summary>
@@ -364,7 +377,8 @@ public static partial class KubernetesManifests
                 .Where(p => claims.Contains(p.Metadata.Name) && p.Spec.AccessModes.Any(m => m is "ReadWriteOnce" or "ReadWriteOncePod")).ToList();
             if (rwo.Count == 0) return;
             if ((deployment.Spec.Replicas ?? 1) != 1) Problem($"{owner}: {deployment.Spec.Replicas} replicas on the ReadWriteOnce volume {rwo[0].Metadata.Name}");
-            if (deployment.Spec.Strategy?.Type != "Recreate") Problem($"{owner}: strategy is not Recreate, so a new pod would wait for the old one's ReadWriteOnce volume {rwo[0].Metadata.Name}");
+            if (deployment.Spec.Strategy?.Type != "Recreate")
+                Problem($"{owner}: strategy is not Recreate, so a new pod would wait for the old one's ReadWriteOnce volume {rwo[0].Metadata.Name}");
         }
 
         // ---- docker-compose.yaml agreement ----
@@ -399,7 +413,8 @@ public static partial class KubernetesManifests
             }
             var composeImage = service.Scalar("image") ?? "";
             if (StripRegistry(c.Image) != composeImage)
-                Problem($"{pc.Where}: image {c.Image} is not docker-compose.yaml's {c.Name} image {composeImage} (a registry in front is allowed, another name or tag is not)");
+                Problem($"{pc.Where}: image {c.Image} is not docker-compose.yaml's {c.Name} image {composeImage} "
+                    + "(a registry in front is allowed, another name or tag is not)");
 
             var env = Environment(pc);
             var referenced = (c.Command ?? []).Concat(c.Args ?? []).SelectMany(References).ToHashSet();
@@ -436,7 +451,9 @@ public static partial class KubernetesManifests
             {
                 var first = Enumerable.Range(0, Math.Max(mineArgs.Count, theirArgs.Count))
                     .First(i => i >= mineArgs.Count || i >= theirArgs.Count || mineArgs[i] != theirArgs[i]);
-                Problem($"{pc.Where}: args differ from docker-compose.yaml's command at {first}: '{(first < mineArgs.Count ? mineArgs[first] : "(none)")}' here, '{(first < theirArgs.Count ? theirArgs[first] : "(none)")}' there");
+                var mine = first < mineArgs.Count ? mineArgs[first] : "(none)";
+                var theirs = first < theirArgs.Count ? theirArgs[first] : "(none)";
+                Problem($"{pc.Where}: args differ from docker-compose.yaml's command at {first}: '{mine}' here, '{theirs}' there");
             }
         }
 
@@ -459,7 +476,8 @@ public static partial class KubernetesManifests
             }
             var image = CrontabJobs(File.ReadAllText(Stack.Path("images", "backup", "crontab")));
             foreach (var job in image.Where(j => jobs.Count(k => k == j) != 1))
-                Problem($"images/backup/crontab's job '{job.Job}' (with '{job.Options}' above it) is in {jobs.Count(k => k == job)} of the backup sidecars' crontabs, not exactly one");
+                Problem($"images/backup/crontab's job '{job.Job}' (with '{job.Options}' above it) is in {jobs.Count(k => k == job)} "
+                    + "of the backup sidecars' crontabs, not exactly one");
             foreach (var job in jobs.Where(j => !image.Contains(j)))
                 Problem($"a backup sidecar runs '{job.Job}' (with '{job.Options}' above it), which images/backup/crontab does not have");
         }
