@@ -6,7 +6,7 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-scripts/install-deps.sh aot ceph prometheus compose bench test || exit 1
+scripts/install-deps.sh aot ceph prometheus compose bench test kubernetes || exit 1
 scripts/publish.sh --test-driver || { echo "test: publishing the AOT binaries failed" >&2; exit 1; }
 
 state=$(mktemp -d /tmp/infratools-s3-XXXXXX)
