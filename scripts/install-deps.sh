@@ -8,7 +8,7 @@ declare -A groups=(
   [prometheus]="prometheus prometheus-node-exporter"
   [compose]="docker-compose nginx-light prometheus-nginx-exporter"
   [bench]="s3cmd rclone awscli time hyperfine"
-  [test]="strace"
+  [test]="strace age"
 )
 wanted=()
 for g in "$@"; do
