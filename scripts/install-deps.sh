@@ -11,7 +11,7 @@ declare -A groups=(
   [prometheus]="prometheus prometheus-node-exporter"
   [compose]="docker-compose nginx-light prometheus-nginx-exporter"
   [bench]="s3cmd rclone awscli time hyperfine"
-  [test]="strace"
+  [test]="strace age"
   [kubernetes]=""
 )
 wanted=()

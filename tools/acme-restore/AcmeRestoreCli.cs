@@ -10,7 +10,8 @@ public sealed record AcmeRestoreOptions(
     bool Required,
     TimeSpan Timeout,
     IReadOnlySet<string> Scrub,
-    IReadOnlyList<string> Command);
+    IReadOnlyList<string> Command,
+    string? IdentityFile = null);
 
 /// <summary>acme-restore's command line: its options and checks, bound into <see cref="AcmeRestoreOptions"/>.</summary>
 public static class AcmeRestoreCli
@@ -47,6 +48,12 @@ public static class AcmeRestoreCli
         Arity = ArgumentArity.ZeroOrMore,
     };
 
+    private static readonly Option<string?> IdentityFile = new("--identity-file")
+    {
+        Description = $"The age identity file (AGE-SECRET-KEY-1..., as age-keygen writes it) that decrypts a --source ending in .age (env {AgeSettingsReader.IdentityVariable}_FILE, or {AgeSettingsReader.IdentityVariable} with the key itself; both are removed from the command's environment)",
+        HelpName = "PATH",
+    };
+
     private static readonly Argument<string[]> Command = new("command")
     {
         Description = "The command to replace acme-restore with, after --, e.g. -- traefik --configFile=/etc/traefik/traefik.yml",
@@ -58,7 +65,7 @@ public static class AcmeRestoreCli
         var root = new RootCommand(
             "Restores Traefik's acme.json from S3 if it is missing or empty, then replaces itself with the command after -- " +
             "(e.g. traefik), without the S3 credentials in its environment.");
-        foreach (var option in new Option[] { Source, File, Required, Timeout, Scrub, Keep }) root.Options.Add(option);
+        foreach (var option in new Option[] { Source, File, Required, Timeout, Scrub, Keep, IdentityFile }) root.Options.Add(option);
         root.Arguments.Add(Command);
         File.Validators.Add(result =>
         {
@@ -82,5 +89,6 @@ public static class AcmeRestoreCli
         parse.GetValue(Required),
         parse.GetValue(Timeout),
         Handover.ScrubList(parse.GetValue(Scrub) ?? [], parse.GetValue(Keep) ?? []),
-        parse.GetValue(Command) ?? []);
+        parse.GetValue(Command) ?? [],
+        parse.GetValue(IdentityFile));
 }

@@ -1,4 +1,5 @@
 using InfraTools.Cli;
+using InfraTools.Crypto;
 using InfraTools.S3;
 
 namespace InfraTools.AcmeRestore;
@@ -32,13 +33,15 @@ public sealed class AcmeRestoreRun(AcmeRestoreOptions options, ToolContext conte
 
         // Read even when the file is present, so a wrong setting shows at the first start, not on the day the server is rebuilt.
         var settings = context.ReadS3Settings();
+        var identities = AgeSettingsReader.ReadIdentities(options.IdentityFile, context.Environment);
         var target = AcmeRestorer.ResolveTarget(file);
         var result = AcmeRestorer.CheckLocal(file, target, log);
         if (result is null)
         {
             log.Information("{File} is missing or empty: restoring it from {Source}", target == file ? file : $"{file} (a link to {target})", options.Source.Describe(key));
             using var store = new S3Store(settings);
-            result = await new AcmeRestorer(store, options.Source, key, file, target, options.Timeout, log).RestoreAsync(context.Stopping).ConfigureAwait(false);
+            var decryption = key.EndsWith(AgeObjectTransform.Suffix, StringComparison.Ordinal) ? new AgeObjectTransform([], identities, AgeSettingsReader.IdentityHint) : null;
+            result = await new AcmeRestorer(store, options.Source, key, file, target, options.Timeout, log, decryption).RestoreAsync(context.Stopping).ConfigureAwait(false);
         }
         _outcome = result.Outcome;
         if (result.Error is { } error)

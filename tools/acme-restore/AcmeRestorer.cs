@@ -1,4 +1,5 @@
 using InfraTools.Cli;
+using InfraTools.Crypto;
 using InfraTools.Files;
 using InfraTools.Interop;
 using InfraTools.Storage;
@@ -43,9 +44,12 @@ public sealed record RestoreResult(Outcome Outcome, Exception? Error = null);
 /// <summary>
 /// Restores Traefik's acme.json from S3 when the local file is missing or empty. Never touches a non-empty
 /// local file, installs only content that parses as a JSON object (atomically, mode 0600), and retries
-/// transient S3 failures with exponential backoff until the timeout.
+/// transient S3 failures with exponential backoff until the timeout. An encrypted backup (KEY.age, with
+/// <paramref name="decryption"/>) is decrypted in memory: only the checked plaintext reaches the disk, in the
+/// atomic temporary file next to the target.
 /// </summary>
-public sealed class AcmeRestorer(IObjectStore s3, S3Location source, string key, string file, string target, TimeSpan timeout, ILogger log)
+public sealed class AcmeRestorer(IObjectStore s3, S3Location source, string key, string file, string target, TimeSpan timeout, ILogger log,
+    AgeObjectTransform? decryption = null)
 {
     /// <summary>Largest backup accepted; a real acme.json is kilobytes, a few MB with thousands of certificates.</summary>
     public const long MaxSize = 64L << 20;
@@ -122,6 +126,11 @@ public sealed class AcmeRestorer(IObjectStore s3, S3Location source, string key,
         {
             return new RestoreResult(Outcome.Failed, ex);
         }
+        catch (AgeException ex)
+        {
+            // No identity, or not the one the backup was encrypted for: nothing is written.
+            return new RestoreResult(Outcome.Failed, ex);
+        }
 
         if (content is null)
         {
@@ -185,19 +194,31 @@ public sealed class AcmeRestorer(IObjectStore s3, S3Location source, string key,
         byte[]? content = null;
         await s3.GetAsync(source.Bucket, key, async (stream, info, ct) =>
         {
-            if (info.Size > MaxSize) return;
-            // The cap holds for answers that announce no length too (chunked): read at most one byte more than allowed.
-            using var buffer = new MemoryStream(info.Size > 0 ? (int)info.Size : 4096);
-            var chunk = new byte[64 * 1024];
-            int read;
-            while ((read = await stream.ReadAsync(chunk, ct).ConfigureAwait(false)) > 0)
+            if (decryption is not null)
             {
-                if (buffer.Length + read > MaxSize) return;
-                buffer.Write(chunk, 0, read);
+                await decryption.DecodeAsync(stream, Where, async (plain, c) => content = await ReadCappedAsync(plain, 4096, c).ConfigureAwait(false), ct)
+                    .ConfigureAwait(false);
+                return;
             }
-            content = buffer.ToArray();
+            if (info.Size > MaxSize) return;
+            content = await ReadCappedAsync(stream, info.Size, ct).ConfigureAwait(false);
         }, cancellationToken: cancellationToken).ConfigureAwait(false);
         return content;
+    }
+
+    /// <summary>All of <paramref name="stream"/>, or null if it is larger than <see cref="MaxSize"/>.</summary>
+    private static async Task<byte[]?> ReadCappedAsync(Stream stream, long announced, CancellationToken ct)
+    {
+        // The cap holds for answers that announce no length too (chunked): read at most one chunk more than allowed.
+        using var buffer = new MemoryStream(announced > 0 ? (int)announced : 4096);
+        var chunk = new byte[64 * 1024];
+        int read;
+        while ((read = await stream.ReadAsync(chunk, ct).ConfigureAwait(false)) > 0)
+        {
+            if (buffer.Length + read > MaxSize) return null;
+            buffer.Write(chunk, 0, read);
+        }
+        return buffer.ToArray();
     }
 
     /// <summary>True if <paramref name="content"/> is one JSON object (what Traefik writes: resolver name to account and certificates).</summary>

@@ -46,7 +46,7 @@ public sealed class Handover : IHandover
         foreach (var name in scrubbed.Concat(kept)) CheckName(name);
         if (scrubbed.Intersect(kept, StringComparer.Ordinal).FirstOrDefault() is { } both)
             throw new UsageException($"{both} is given to both --scrub and --keep: give it to only one of them");
-        var set = new SortedSet<string>(S3SettingsReader.CredentialVariables, StringComparer.Ordinal);
+        var set = new SortedSet<string>(S3SettingsReader.CredentialVariables.Concat(AgeSettingsReader.IdentityVariables), StringComparer.Ordinal);
         set.UnionWith(scrubbed);
         set.ExceptWith(kept);
         return set;

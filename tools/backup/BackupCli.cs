@@ -55,13 +55,23 @@ public static class BackupCli
         private static readonly Option<string[]> Exclude = new("--exclude") { Description = "Skip local paths matching GLOB (repeatable; same rules as content-pull)", HelpName = "GLOB" };
         private static readonly Option<bool> Force = new("--force") { Description = "With --delete, mirror even an empty SRC (deleting every remote object under the prefix); with --snapshot, write a snapshot of an empty SRC" };
         private static readonly Option<int> Parallel = ParallelOption(8);
+        private static readonly Option<string[]> EncryptTo = new("--encrypt-to")
+        {
+            Description = $"Encrypt every object for this age recipient (age1..., repeatable; env {AgeSettingsReader.RecipientsVariable}): objects are stored as NAME.age, readable with age -d",
+            HelpName = "RECIPIENT",
+        };
+        private static readonly Option<string[]> EncryptToFile = new("--encrypt-to-file")
+        {
+            Description = $"Encrypt for the recipients in this file (age -R format: one age1... a line, # comments; repeatable; env {AgeSettingsReader.RecipientsVariable}_FILE)",
+            HelpName = "PATH",
+        };
 
         public static Command Create()
         {
             var command = new Command("push", "Upload a file or a directory tree to S3: only what changed, checked, in parallel.");
             command.Arguments.Add(Source);
             command.Arguments.Add(Target);
-            foreach (var option in new Option[] { Name, RequireJson, Delete, Snapshot, KeepLast, PrometheusSnapshot, StateDirectory, Exclude, Force, Parallel })
+            foreach (var option in new Option[] { Name, RequireJson, Delete, Snapshot, KeepLast, PrometheusSnapshot, StateDirectory, Exclude, Force, Parallel, EncryptTo, EncryptToFile })
                 command.Options.Add(option);
             command.Options.Add(CommonOptions.MetricsFile);
             Name.Validators.Add(result =>
@@ -89,7 +99,9 @@ public static class BackupCli
             parse.GetValue(StateDirectory),
             parse.GetValue(Exclude) ?? [],
             parse.GetValue(Force),
-            parse.GetValue(Parallel));
+            parse.GetValue(Parallel),
+            parse.GetValue(EncryptTo) ?? [],
+            parse.GetValue(EncryptToFile) ?? []);
     }
 
     private static class Restore
@@ -104,13 +116,18 @@ public static class BackupCli
         private static readonly Option<bool> Force = new("--force") { Description = "Restore even if DEST is not empty, overwriting files that differ (other files are kept)" };
         private static readonly Option<FileModes?> Chmod = Options.Chmod("Octal modes FILE[:DIR] of restored files and directories (default 0600:0700, backups may hold secrets)");
         private static readonly Option<int> Parallel = ParallelOption(16);
+        private static readonly Option<string?> IdentityFile = new("--identity-file")
+        {
+            Description = $"The age identity file (AGE-SECRET-KEY-1..., as age-keygen writes it) that decrypts NAME.age objects (env {AgeSettingsReader.IdentityVariable}_FILE, or {AgeSettingsReader.IdentityVariable} with the key itself)",
+            HelpName = "PATH",
+        };
 
         public static Command Create()
         {
             var command = new Command("restore", "Restore a backed-up tree (latest mirror or a named/latest snapshot) or file into DEST, only if DEST is empty or missing unless --force.");
             command.Arguments.Add(Source);
             command.Arguments.Add(Destination);
-            foreach (var option in new Option[] { Snapshot, Force, Chmod, Parallel }) command.Options.Add(option);
+            foreach (var option in new Option[] { Snapshot, Force, Chmod, Parallel, IdentityFile }) command.Options.Add(option);
             Snapshot.Validators.Add(result =>
             {
                 var name = result.GetValueOrDefault<string?>();
@@ -127,6 +144,7 @@ public static class BackupCli
             parse.GetValue(Snapshot),
             parse.GetValue(Force),
             parse.GetValue(Chmod) ?? FileModes.Private,
-            parse.GetValue(Parallel));
+            parse.GetValue(Parallel),
+            parse.GetValue(IdentityFile));
     }
 }

@@ -16,7 +16,9 @@ public sealed record PushOptions(
     string? StateDirectory,
     IReadOnlyList<string> Exclude,
     bool Force,
-    int Parallel);
+    int Parallel,
+    IReadOnlyList<string> EncryptTo,
+    IReadOnlyList<string> EncryptToFiles);
 
 /// <summary>A `backup restore` command line, bound once and already checked by the parser.</summary>
 public sealed record RestoreOptions(
@@ -25,4 +27,5 @@ public sealed record RestoreOptions(
     string? Snapshot,
     bool Force,
     FileModes Modes,
-    int Parallel);
+    int Parallel,
+    string? IdentityFile);

@@ -1,5 +1,6 @@
 using System.Text;
 using InfraTools.Cli;
+using InfraTools.Crypto;
 using InfraTools.Files;
 using InfraTools.S3;
 using InfraTools.Storage;
@@ -19,6 +20,8 @@ public sealed class PushRun(PushOptions options, ToolContext context) : IToolRun
     private const long MaxJsonBytes = 64L << 20;
 
     private readonly SyncStats _stats = new();
+    /// <summary>The age encryption of this push, if it has recipients.</summary>
+    private AgeObjectTransform? _encryption;
 
     public RunReport Report { get; } = new("backup", "backup", [("name", options.Name)]);
 
@@ -33,6 +36,10 @@ public sealed class PushRun(PushOptions options, ToolContext context) : IToolRun
         ];
         var source = Path.GetFullPath(options.Source);
         var settings = context.ReadS3Settings();
+        var recipients = AgeSettingsReader.ReadRecipients(options.EncryptTo, options.EncryptToFiles, context.Environment);
+        _encryption = recipients.Count > 0 ? new AgeObjectTransform(recipients, [], AgeSettingsReader.IdentityHint) : null;
+        if (_encryption is not null)
+            context.Log.Information("encrypting for {Count} age recipient(s) {Recipients}: objects are stored as NAME.age", recipients.Count, string.Join(", ", recipients));
         using var store = new S3Store(settings, options.Parallel);
 
         (bool Complete, string? Snapshot) pushed;
@@ -76,6 +83,7 @@ public sealed class PushRun(PushOptions options, ToolContext context) : IToolRun
     /// <summary>Uploads one file, unless the object already holds the same bytes. With --require-json the bytes must parse first.</summary>
     private async Task<(bool, string?)> PushFileAsync(S3Store store, string source)
     {
+        if (_encryption is not null) return await PushEncryptedFileAsync(store, source, _encryption).ConfigureAwait(false);
         var target = options.Target;
         var fileName = Path.GetFileName(source);
         var snapshotName = options.Snapshot ? Snapshots.NewName(DateTimeOffset.UtcNow) : null;
@@ -113,6 +121,54 @@ public sealed class PushRun(PushOptions options, ToolContext context) : IToolRun
         return (true, snapshotName);
     }
 
+    /// <summary>
+    /// Uploads one file encrypted, with the sync engine (the file as a one-file source, the key's folder as the
+    /// bucket side): its ciphertext differs on every run, so only the manifest (size, mtime, the object's ETag)
+    /// tells an unchanged file, which is then not uploaded again. The object is KEY.age (KEY if it ends in .age).
+    /// </summary>
+    private async Task<(bool, string?)> PushEncryptedFileAsync(S3Store store, string source, AgeObjectTransform encryption)
+    {
+        var target = options.Target;
+        var snapshotName = options.Snapshot ? Snapshots.NewName(DateTimeOffset.UtcNow) : null;
+        var key = snapshotName is not null ? $"{target.Prefix}{snapshotName}/{Path.GetFileName(source)}"
+            : target.Path.Length == 0 || target.Path.EndsWith('/') ? target.Path + Path.GetFileName(source)
+            : target.Path;
+        if (key.EndsWith(AgeObjectTransform.Suffix, StringComparison.Ordinal) && key[(key.LastIndexOf('/') + 1)..].Length > AgeObjectTransform.Suffix.Length)
+            key = key[..^AgeObjectTransform.Suffix.Length];
+        var prefix = key[..(key.LastIndexOf('/') + 1)];
+        var name = key[prefix.Length..];
+
+        // The mtime is taken before the content is read: a file that changes meanwhile differs on the next run.
+        DateTime modified;
+        await using (var file = RegularFile.OpenRead(source, followLinks: true)) modified = File.GetLastWriteTimeUtc(file.SafeFileHandle);
+        var content = options.RequireJson ? await ReadValidJsonAsync(source).ConfigureAwait(false) : null;
+
+        var existing = snapshotName is not null ? []
+            : await store.ListAsync(target.Bucket, key, context.Stopping).Where(o => o.Key == key || o.Key == key + AgeObjectTransform.Suffix)
+                .ToListAsync(context.Stopping).ConfigureAwait(false);
+        using var state = snapshotName is null
+            ? SyncState.Open(LocalPaths.Resolve(StateDirectory()), BackupCli.Tool, store.Settings.Endpoint.ToString(), target.Bucket, key,
+                LocalPaths.Resolve(source), readOnly: false, lockLocal: false, context.Log, encryption.Variant)
+            : SyncState.Ephemeral(context.Log);
+        var session = new SyncSession(
+            new FileSide(source, name, content, modified),
+            new BucketSide(store, target.Bucket, prefix, new GlobFilter([]), listed: existing, transform: encryption),
+            state,
+            new SyncOptions(Delete: false, new SafetyOptions(EmptySourceRule.Allow, options.Force, MaxDelete: null), Parallel: 1),
+            context.Log);
+        var plan = await session.PlanAsync(source, target.ToString(), context.Stopping).ConfigureAwait(false);
+        if (snapshotName is not null) await WarnAboutFutureNamesAsync(store, snapshotName).ConfigureAwait(false);
+        await session.RunAsync(plan, _stats, context.Stopping).ConfigureAwait(false);
+        var complete = _stats.Failed == 0 && plan.Skipped.Count == 0;
+        if (snapshotName is not null && complete) await MarkCompleteAsync(store, snapshotName).ConfigureAwait(false);
+        return (complete, snapshotName);
+    }
+
+    private string StateDirectory() =>
+        options.StateDirectory is { Length: > 0 } given ? given
+        : context.Environment("BACKUP_STATE_DIR") is { Length: > 0 } fromEnvironment ? fromEnvironment
+        : BackupCli.DefaultStateDirectory;
+
     /// <summary>Uploads a directory tree with the sync engine: everything into a new snapshot, or only what changed into the mirror prefix.</summary>
     private async Task<(bool, string?)> PushTreeAsync(S3Store store, string source, bool stateful)
     {
@@ -121,17 +177,14 @@ public sealed class PushRun(PushOptions options, ToolContext context) : IToolRun
         var prefix = snapshotName is null ? target.Prefix : $"{target.Prefix}{snapshotName}/";
         var delete = snapshotName is null && options.Delete;
         var exclude = new GlobFilter(options.Exclude);
-        var stateDirectory = options.StateDirectory is { Length: > 0 } given ? given
-            : context.Environment("BACKUP_STATE_DIR") is { Length: > 0 } fromEnvironment ? fromEnvironment
-            : BackupCli.DefaultStateDirectory;
         using var state = stateful
-            ? SyncState.Open(LocalPaths.Resolve(stateDirectory), BackupCli.Tool, store.Settings.Endpoint.ToString(), target.Bucket, prefix,
-                LocalPaths.Resolve(source), readOnly: false, lockLocal: false, context.Log)
+            ? SyncState.Open(LocalPaths.Resolve(StateDirectory()), BackupCli.Tool, store.Settings.Endpoint.ToString(), target.Bucket, prefix,
+                LocalPaths.Resolve(source), readOnly: false, lockLocal: false, context.Log, _encryption?.Variant ?? "")
             : SyncState.Ephemeral(context.Log);
         var emptySource = snapshotName is not null ? EmptySourceRule.Refuse : delete ? EmptySourceRule.RefuseIfTargetHasFiles : EmptySourceRule.Allow;
         var session = new SyncSession(
             new LocalSide(source, FileModes.Private, exclude, TempNames.Process),
-            new BucketSide(store, target.Bucket, prefix, exclude),
+            new BucketSide(store, target.Bucket, prefix, exclude, transform: _encryption),
             state,
             new SyncOptions(delete, new SafetyOptions(emptySource, options.Force, MaxDelete: null), options.Parallel),
             context.Log);

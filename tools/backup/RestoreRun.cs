@@ -1,4 +1,5 @@
 using InfraTools.Cli;
+using InfraTools.Crypto;
 using InfraTools.Files;
 using InfraTools.S3;
 using InfraTools.Storage;
@@ -25,10 +26,16 @@ public sealed class RestoreRun(RestoreOptions options, ToolContext context) : IT
         var destination = LocalPaths.Resolve(options.Destination);
         if (destination == "/") throw new UsageException("DEST '/' is not allowed: give the directory to restore into");
         var settings = context.ReadS3Settings();
+        var identities = AgeSettingsReader.ReadIdentities(options.IdentityFile, context.Environment);
+        // Always: an object NAME.age is encrypted, whether or not an identity was given (then it fails before anything is written).
+        var decryption = new AgeObjectTransform([], identities, AgeSettingsReader.IdentityHint);
         using var store = new S3Store(settings, options.Parallel);
 
         if (source.IsKey && options.Snapshot is null && await FindObjectAsync(store, source).ConfigureAwait(false) is { } single)
-            return await RestoreFileAsync(store, single, destination).ConfigureAwait(false);
+        {
+            if (IsEncrypted(single)) await decryption.CheckIdentityAsync(store, source.Bucket, single, context.Stopping).ConfigureAwait(false);
+            return await RestoreFileAsync(store, single, destination, decryption).ConfigureAwait(false);
+        }
 
         var listing = await store.ListAsync(source.Bucket, source.Prefix, context.Stopping).ToListAsync(context.Stopping).ConfigureAwait(false);
         var (prefix, what) = ChooseTree(listing, source, options.Snapshot);
@@ -39,6 +46,9 @@ public sealed class RestoreRun(RestoreOptions options, ToolContext context) : IT
         if (!options.Force && Directory.Exists(destination) && Directory.EnumerateFileSystemEntries(destination).Any())
             throw new ToolException(ExitCodes.Refused, $"DEST '{destination}' is not empty: nothing was restored. Restore into an empty directory, or use --force to overwrite.");
         if (File.Exists(destination)) throw new UsageException($"DEST '{destination}' is a file; a tree is restored into a directory");
+        // A wrong or missing identity fails here, on the first encrypted object's header, before DEST is created.
+        if (objects.FirstOrDefault(IsEncrypted) is { } encrypted)
+            await decryption.CheckIdentityAsync(store, source.Bucket, encrypted, context.Stopping).ConfigureAwait(false);
 
         context.Log.Information("restoring {What} into {Destination}", what, destination);
         Directories.Create(destination, options.Modes.Directory);
@@ -46,7 +56,7 @@ public sealed class RestoreRun(RestoreOptions options, ToolContext context) : IT
             ?? throw new ToolException(ExitCodes.Refused, $"another run is already writing {destination} (it holds the lock on that directory): nothing was restored");
         var none = new GlobFilter([]);
         var session = new SyncSession(
-            new BucketSide(store, source.Bucket, prefix, none, new HashSet<string>(StringComparer.Ordinal) { marker }, objects),
+            new BucketSide(store, source.Bucket, prefix, none, new HashSet<string>(StringComparer.Ordinal) { marker }, objects, decryption),
             new LocalSide(destination, options.Modes, none, TempNames.Process),
             SyncState.Ephemeral(context.Log),
             new SyncOptions(Delete: false, new SafetyOptions(EmptySourceRule.Allow, Force: false, MaxDelete: null), options.Parallel),
@@ -83,24 +93,36 @@ public sealed class RestoreRun(RestoreOptions options, ToolContext context) : IT
         return ($"{source.Prefix}{name}/", $"snapshot {name} of {source}");
     }
 
+    private static bool IsEncrypted(StoredObject item) => item.Key.EndsWith(AgeObjectTransform.Suffix, StringComparison.Ordinal);
+
+    /// <summary>The object SOURCE names, else its encrypted form SOURCE.age (what push --encrypt-to stored for that key).</summary>
     private async Task<StoredObject?> FindObjectAsync(S3Store store, S3Location source)
     {
+        StoredObject? encrypted = null;
         await foreach (var item in store.ListAsync(source.Bucket, source.Path, context.Stopping).ConfigureAwait(false))
+        {
             if (item.Key == source.Path) return item;
-        return null;
+            if (item.Key == source.Path + AgeObjectTransform.Suffix) encrypted = item;
+        }
+        return encrypted;
     }
 
-    private async Task<ToolResult> RestoreFileAsync(S3Store store, StoredObject item, string destination)
+    private async Task<ToolResult> RestoreFileAsync(S3Store store, StoredObject item, string destination, AgeObjectTransform decryption)
     {
-        if (Directory.Exists(destination)) destination = Path.Combine(destination, Path.GetFileName(item.Key));
+        var name = Path.GetFileName(item.Key);
+        if (IsEncrypted(item) && name.Length > AgeObjectTransform.Suffix.Length) name = name[..^AgeObjectTransform.Suffix.Length];
+        if (Directory.Exists(destination)) destination = Path.Combine(destination, name);
         if (!options.Force && File.Exists(destination) && new FileInfo(destination).Length > 0)
             throw new ToolException(ExitCodes.Refused, $"'{destination}' already exists: nothing was restored. Use --force to overwrite it.");
         var file = new SyncFile(Path.GetFileName(destination), item.Size, item.ETag, null, item.LastModified, item.Key);
         var local = new LocalSide(Path.GetDirectoryName(destination)!, options.Modes, new GlobFilter([]), TempNames.Process);
         Directories.Create(local.Root, options.Modes.Directory);
-        var bucket = new BucketSide(store, options.Source.Bucket, "", new GlobFilter([]));
-        await bucket.ReadAsync(file, (content, info, ct) => local.WriteAsync(file, content, info, ct), context.Stopping).ConfigureAwait(false);
-        context.Log.Information("restored {Source} to {Destination} ({Bytes})", options.Source.ToString(), destination, Units.FormatBytes(item.Size));
+        var bucket = new BucketSide(store, options.Source.Bucket, "", new GlobFilter([]), transform: decryption);
+        Written? written = null;
+        await bucket.ReadAsync(file, async (content, info, ct) => written = await local.WriteAsync(file, content, info, ct).ConfigureAwait(false), context.Stopping)
+            .ConfigureAwait(false);
+        context.Log.Information("restored {Source} to {Destination} ({Bytes}{Decrypted})", $"s3://{options.Source.Bucket}/{item.Key}", destination,
+            Units.FormatBytes(written!.Size), IsEncrypted(item) ? ", decrypted" : "");
         return ExitCodes.Ok;
     }
 }

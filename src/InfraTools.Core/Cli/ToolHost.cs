@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
+using InfraTools.Crypto;
 using InfraTools.Logging;
 using InfraTools.S3;
 using InfraTools.Secrets;
@@ -159,6 +160,9 @@ public static class ToolHost
         ToolException tool => (tool.ExitCode, tool.Message),
         StoreException store => (ExitCodeFor(store.Kind), store.Message),
         RefusedException refused => (ExitCodes.Refused, refused.Message),
+        // A wrong, missing or malformed key is a setting to fix; a damaged file is an integrity failure (the stores' kind).
+        AgeKeyException or AgeNoMatchException => (ExitCodes.Configuration, ex.Message),
+        AgeException => (ExitCodes.S3Error, ex.Message),
         UnauthorizedAccessException => (ExitCodes.LocalIo, $"permission denied: {ex.Message}"),
         PathTooLongException => (ExitCodes.LocalIo, ex.Message),
         IOException => (ExitCodes.LocalIo, $"file system error: {ex.Message}"),

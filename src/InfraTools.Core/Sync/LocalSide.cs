@@ -56,9 +56,13 @@ public sealed class LocalSide(string root, FileModes modes, GlobFilter exclude, 
         var expectedSize = info.Size >= 0 ? info.Size : source.Size;
         var etag = info.ETag ?? source.ETag ?? "";
         var modified = info.Modified == DateTimeOffset.UnixEpoch ? source.Modified : info.Modified;
-        await AtomicFile.WriteAsync(path, output => CopyCheckedAsync(content, output, expectedSize, info.Size >= 0, etag, source.Name, cancellationToken),
+        long written = 0;
+        // Decoded content (decrypted) is checked by its decoder while it is read, and only reaches the target's own
+        // directory, in the hidden temporary file that becomes the file once all of it has been read and checked.
+        await AtomicFile.WriteAsync(path, async output => written = await CopyCheckedAsync(content, output, info.Authenticated ? null : expectedSize,
+                info.Size >= 0, info.Authenticated ? "" : etag, source.Name, cancellationToken).ConfigureAwait(false),
             modes.File, modified, names, cancellationToken, modes.Directory).ConfigureAwait(false);
-        return new Written(expectedSize, etag, File.GetLastWriteTimeUtc(path));
+        return new Written(written, etag, File.GetLastWriteTimeUtc(path));
     }
 
     public Task<string> ChecksumAsync(SyncFile file, CancellationToken cancellationToken) =>
@@ -138,7 +142,7 @@ public sealed class LocalSide(string root, FileModes modes, GlobFilter exclude, 
     /// Copies an object's content, checking its length (the announced one, else the listing's: a chunked answer
     /// announces none) and, for single-part objects, its MD5 against the ETag.
     /// </summary>
-    private static async Task CopyCheckedAsync(Stream body, Stream output, long expectedSize, bool announced, string etag, string name, CancellationToken cancellationToken)
+    private static async Task<long> CopyCheckedAsync(Stream body, Stream output, long? expectedSize, bool announced, string etag, string name, CancellationToken cancellationToken)
     {
         using var md5 = ObjectChecksum.IsMultipartETag(etag) || etag.Length != 32 ? null : IncrementalHash.CreateHash(HashAlgorithmName.MD5);
         var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
@@ -157,10 +161,11 @@ public sealed class LocalSide(string root, FileModes modes, GlobFilter exclude, 
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
-        if (total != expectedSize)
+        if (expectedSize is not null && total != expectedSize)
             throw new StoreException(StoreErrorKind.IntegrityCheckFailed, $"download of {name} got {total} bytes, the {(announced ? "server announced" : "listing said")} {expectedSize}");
         if (md5 is not null && Convert.ToHexStringLower(md5.GetHashAndReset()) != etag)
             throw new StoreException(StoreErrorKind.IntegrityCheckFailed, $"download of {name} does not match its ETag {etag}");
+        return total;
     }
 
     /// <summary>Creates a directory below the root one component at a time, refusing to pass through a symbolic link.</summary>

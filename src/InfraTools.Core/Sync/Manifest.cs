@@ -53,9 +53,10 @@ public sealed class Manifest : IReadOnlyManifest
     }
 
     /// <summary>The manifest file for one (endpoint, bucket, prefix, destination) inside the state directory; <paramref name="destination"/> is resolved (<see cref="LocalPaths.Resolve"/>).</summary>
-    public static string PathFor(string stateDirectory, string endpoint, string bucket, string prefix, string destination)
+    /// <remarks><paramref name="variant"/> is what else decides the objects' bytes (the encryption recipients): another variant, another manifest.</remarks>
+    public static string PathFor(string stateDirectory, string endpoint, string bucket, string prefix, string destination, string variant = "")
     {
-        var identity = $"{endpoint}\n{bucket}\n{prefix}\n{destination}";
+        var identity = $"{endpoint}\n{bucket}\n{prefix}\n{destination}" + (variant.Length > 0 ? $"\n{variant}" : "");
         var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(identity)))[..16];
         var readable = new string(bucket.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '.' ? c : '_').ToArray());
         return Path.Combine(stateDirectory, $"mirror-{readable}-{hash}.tsv");

@@ -30,8 +30,12 @@ public sealed class SyncSession(ISyncSide source, ISyncSide target, SyncState st
     {
         var targetListing = target.ListAsync(cancellationToken);
         var sourceListing = await source.ListAsync(cancellationToken).ConfigureAwait(false);
-        var plan = SyncPlanner.Plan(source, sourceListing, target, await targetListing.ConfigureAwait(false), state.Manifest, options.Delete);
+        var targetFiles = await targetListing.ConfigureAwait(false);
+        var plan = SyncPlanner.Plan(source, sourceListing, target, targetFiles, state.Manifest, options.Delete);
         foreach (var skipped in plan.Skipped) log.Warning("skipping {Key}: {Problem}", skipped.Key, skipped.Problem);
+        // Target entries a side leaves alone (plaintext objects under an encrypted push): one line, not one per object.
+        if (targetFiles.Skipped.Count > 0)
+            log.Warning("{Count} object(s) under the target left alone, e.g. {Key}: {Problem}", targetFiles.Skipped.Count, targetFiles.Skipped[0].Key, targetFiles.Skipped[0].Problem);
         SafetyPolicy.Check(plan, options.Safety, target, sourceText, targetText);
         return plan;
     }

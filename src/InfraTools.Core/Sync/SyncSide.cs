@@ -34,8 +34,12 @@ public sealed class SideListing
     public List<SkippedKey> Skipped { get; } = [];
 }
 
-/// <summary>What a read tells about the content it streams: its length (-1 if not announced), ETag (if known) and time.</summary>
-public sealed record SourceInfo(long Size, string? ETag, DateTimeOffset Modified);
+/// <summary>
+/// What a read tells about the content it streams: its length (-1 if not announced), ETag (if known) and time.
+/// <see cref="Authenticated"/> content was decoded and checked by the side itself (an age file's MACs cover every
+/// byte and its end): no ETag or length applies to it, and a broken one fails while it is read.
+/// </summary>
+public sealed record SourceInfo(long Size, string? ETag, DateTimeOffset Modified, bool Authenticated = false);
 
 /// <summary>What a write stored: size, the ETag if this side knows one, the local mtime if this side is local.</summary>
 public sealed record Written(long Size, string? ETag, DateTime? LocalLastWriteUtc);

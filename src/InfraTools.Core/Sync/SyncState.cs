@@ -43,11 +43,12 @@ public sealed class SyncState : IDisposable
     /// Loads the manifest and takes the locks. <paramref name="localPath"/> must be resolved
     /// (<see cref="LocalPaths.Resolve"/>). With <paramref name="lockLocal"/> the local directory (which must
     /// exist) is locked too. With <paramref name="readOnly"/> (dry runs) nothing is created or locked.
+    /// <paramref name="variant"/> (<see cref="IObjectTransform.Variant"/>) selects another manifest for other encryption recipients.
     /// </summary>
     public static SyncState Open(string directory, string tool, string endpoint, string bucket, string prefix, string localPath, bool readOnly,
-        bool lockLocal, ILogger log)
+        bool lockLocal, ILogger log, string variant = "")
     {
-        var manifestPath = Sync.Manifest.PathFor(directory, endpoint, bucket, prefix, localPath);
+        var manifestPath = Sync.Manifest.PathFor(directory, endpoint, bucket, prefix, localPath, variant);
         if (readOnly) return new SyncState(Sync.Manifest.Load(manifestPath), null, null, null, TempNames.Random(), log);
 
         var localLock = lockLocal
