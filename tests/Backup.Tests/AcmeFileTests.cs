@@ -18,7 +18,8 @@ public class AcmeFileTests
         Assert.Empty(file.Problems);
         Assert.Equal(["le", "staging"], file.Resolvers.Select(r => r.Name));
         var le = file.Resolver("le")!;
-        Assert.Equal(new AcmeAccount(true, "https://acme-v02.api.letsencrypt.org/acme/acct/1"), le.Account);
+        Assert.True(le.Account!.HasKey);
+        Assert.Equal("https://acme-v02.api.letsencrypt.org/acme/acct/1", le.Account.RegistrationUri);
         Assert.Equal(2, le.Certificates.Count);
         Assert.Equal("example.org", le.Certificates[0].Main);
         Assert.Equal(["www.example.org"], le.Certificates[0].Sans);
@@ -78,7 +79,8 @@ public class AcmeFileTests
 
         Assert.Empty(file.Problems);
         var resolver = Assert.Single(file.Resolvers);
-        Assert.Equal(new AcmeAccount(true, "https://ca.example/acct/9"), resolver.Account);
+        Assert.True(resolver.Account!.HasKey);
+        Assert.Equal("https://ca.example/acct/9", resolver.Account.RegistrationUri);
         var certificate = Assert.Single(resolver.Certificates);
         Assert.Equal(["example.org", "www.example.org"], certificate.Names);
         Assert.Equal(AcmeJson.Day("2027-03-01"), certificate.NotAfter);

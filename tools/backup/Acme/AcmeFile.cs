@@ -21,9 +21,13 @@ public enum AcmeLayout
 }
 
 /// <summary>The ACME account of a resolver, as far as the guard needs it. The private key itself is never kept.</summary>
-/// <param name="HasKey">The account has a non-empty, well-formed private key (without one Traefik registers a new account).</param>
-/// <param name="RegistrationUri">The account's URI at the CA (Registration.uri), null if not registered; not secret.</param>
-public sealed record AcmeAccount(bool HasKey, string? RegistrationUri);
+/// <param name="hasKey">The account has a non-empty, well-formed private key (without one Traefik registers a new account).</param>
+/// <param name="registrationUri">The account's URI at the CA (Registration.uri), null if not registered; not secret.</param>
+public sealed class AcmeAccount(bool hasKey, string? registrationUri)
+{
+    public bool HasKey { get; } = hasKey;
+    public string? RegistrationUri { get; } = registrationUri;
+}
 
 /// <summary>
 /// One entry of a resolver's Certificates list. <see cref="Names"/> are the domain (main) and SANs as Traefik compares
@@ -31,9 +35,20 @@ public sealed record AcmeAccount(bool HasKey, string? RegistrationUri);
 /// one in the PEM chain. An entry with a <see cref="Problem"/> is one Traefik could not use: it protects nothing.
 /// The certificate's private key is checked for presence and form only, never decoded or kept.
 /// </summary>
-public sealed record AcmeCertificate(string Resolver, int Index, string Main, IReadOnlyList<string> Sans, IReadOnlyList<string> Names,
-    DateTimeOffset? NotAfter, string? Problem)
+public sealed class AcmeCertificate(string resolver, int index, string main, IReadOnlyList<string> sans, IReadOnlyList<string> names,
+    DateTimeOffset? notAfter, string? problem)
 {
+    public string Resolver { get; } = resolver;
+    /// <summary>Position in the resolver's Certificates list, from 0.</summary>
+    public int Index { get; } = index;
+    /// <summary>domain.main as written.</summary>
+    public string Main { get; } = main;
+    /// <summary>domain.sans as written.</summary>
+    public IReadOnlyList<string> Sans { get; } = sans;
+    public IReadOnlyList<string> Names { get; } = names;
+    public DateTimeOffset? NotAfter { get; } = notAfter;
+    public string? Problem { get; } = problem;
+
     public bool IsUsable => Problem is null && NotAfter is not null && Names.Count > 0;
 
     /// <summary>How the entry is named in messages: "certificate 2 (example.org) of resolver letsencrypt".</summary>
@@ -41,7 +56,12 @@ public sealed record AcmeCertificate(string Resolver, int Index, string Main, IR
 }
 
 /// <summary>A resolver (Traefik v2/v3 certificatesResolvers name) with its account and certificates.</summary>
-public sealed record AcmeResolver(string Name, AcmeAccount? Account, IReadOnlyList<AcmeCertificate> Certificates);
+public sealed class AcmeResolver(string name, AcmeAccount? account, IReadOnlyList<AcmeCertificate> certificates)
+{
+    public string Name { get; } = name;
+    public AcmeAccount? Account { get; } = account;
+    public IReadOnlyList<AcmeCertificate> Certificates { get; } = certificates;
+}
 
 /// <summary>
 /// Traefik's acme.json, read the way Traefik reads it (pkg/provider/acme/local_store.go, store.go, account.go and

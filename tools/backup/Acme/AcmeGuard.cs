@@ -11,16 +11,31 @@ public enum AcmeLossKind
     Account,
 }
 
-/// <param name="RemoteNotAfter">Expiry of the certificate in S3 (not for <see cref="AcmeLossKind.Account"/>).</param>
-/// <param name="LocalNotAfter">Expiry of the local certificate (only for <see cref="AcmeLossKind.EarlierExpiry"/>).</param>
-public sealed record AcmeLoss(AcmeLossKind Kind, string Resolver, string? Domain, DateTimeOffset? RemoteNotAfter, DateTimeOffset? LocalNotAfter);
+/// <summary>One thing the copy in S3 holds that the local file lacks.</summary>
+public sealed class AcmeLoss(AcmeLossKind kind, string resolver, string? domain, DateTimeOffset? remoteNotAfter, DateTimeOffset? localNotAfter)
+{
+    public AcmeLossKind Kind { get; } = kind;
+    public string Resolver { get; } = resolver;
+    /// <summary>The canonical domain name (not for <see cref="AcmeLossKind.Account"/>).</summary>
+    public string? Domain { get; } = domain;
+    /// <summary>Expiry of the certificate in S3 (not for <see cref="AcmeLossKind.Account"/>).</summary>
+    public DateTimeOffset? RemoteNotAfter { get; } = remoteNotAfter;
+    /// <summary>Expiry of the local certificate (only for <see cref="AcmeLossKind.EarlierExpiry"/>).</summary>
+    public DateTimeOffset? LocalNotAfter { get; } = localNotAfter;
+}
 
 /// <summary>
 /// The guard's answer. <see cref="Allowed"/>: the local file may replace the copy in S3. Otherwise <see cref="Refusal"/>
 /// is the one line to print (exit 5, nothing uploaded). <see cref="Warnings"/> are worth logging either way (unusable
 /// entries, an unreadable copy in S3, a replaced account); none of them quotes key material.
 /// </summary>
-public sealed record AcmeGuardResult(bool Allowed, string? Refusal, IReadOnlyList<AcmeLoss> Losses, IReadOnlyList<string> Warnings);
+public sealed class AcmeGuardResult(bool allowed, string? refusal, IReadOnlyList<AcmeLoss> losses, IReadOnlyList<string> warnings)
+{
+    public bool Allowed { get; } = allowed;
+    public string? Refusal { get; } = refusal;
+    public IReadOnlyList<AcmeLoss> Losses { get; } = losses;
+    public IReadOnlyList<string> Warnings { get; } = warnings;
+}
 
 /// <summary>
 /// Decides whether the local acme.json may replace the copy in S3: refused when the copy in S3 holds, for some
@@ -64,14 +79,15 @@ public static class AcmeGuard
             else if (theirs.Account is { HasKey: true, RegistrationUri: { } before } && ours?.Account is { HasKey: true, RegistrationUri: { } after } && before != after)
                 warnings.Add($"the ACME account of resolver {theirs.Name} changes from {before} to {after}");
 
-            var mine = LatestExpiry(ours?.Certificates ?? []);
-            foreach (var (domain, remoteNotAfter) in LatestExpiry(theirs.Certificates))
+            var mine = Latest(ours?.Certificates ?? []);
+            foreach (var (domain, certificate) in Latest(theirs.Certificates))
             {
+                var remoteNotAfter = certificate.NotAfter!.Value;
                 if (remoteNotAfter <= now) continue;
-                if (!mine.TryGetValue(domain, out var localNotAfter))
+                if (!mine.TryGetValue(domain, out var kept))
                     losses.Add(new AcmeLoss(AcmeLossKind.MissingDomain, theirs.Name, domain, remoteNotAfter, null));
-                else if (localNotAfter < remoteNotAfter)
-                    losses.Add(new AcmeLoss(AcmeLossKind.EarlierExpiry, theirs.Name, domain, remoteNotAfter, localNotAfter));
+                else if (kept.NotAfter!.Value < remoteNotAfter)
+                    losses.Add(new AcmeLoss(AcmeLossKind.EarlierExpiry, theirs.Name, domain, remoteNotAfter, kept.NotAfter));
             }
         }
         if (losses.Count == 0) return new AcmeGuardResult(true, null, [], warnings);
@@ -79,13 +95,17 @@ public static class AcmeGuard
         return new AcmeGuardResult(false, RefusalLine(losses, fresh), losses, warnings);
     }
 
-    /// <summary>Domain to the latest NotAfter among the usable certificates that name it.</summary>
-    public static Dictionary<string, DateTimeOffset> LatestExpiry(IEnumerable<AcmeCertificate> certificates)
+    /// <summary>Domain to the usable certificate that names it and expires last (the first of equal ones), in order of first appearance.</summary>
+    public static Dictionary<string, AcmeCertificate> Latest(IEnumerable<AcmeCertificate> certificates)
     {
-        var latest = new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal);
-        foreach (var certificate in certificates.Where(c => c.IsUsable))
+        // Reference-type values: a Dictionary of DateTimeOffset would add its own generic code to the AOT binary.
+        var latest = new Dictionary<string, AcmeCertificate>(StringComparer.Ordinal);
+        foreach (var certificate in certificates)
+        {
+            if (!certificate.IsUsable) continue;
             foreach (var name in certificate.Names)
-                if (!latest.TryGetValue(name, out var known) || certificate.NotAfter!.Value > known) latest[name] = certificate.NotAfter!.Value;
+                if (!latest.TryGetValue(name, out var known) || certificate.NotAfter!.Value > known.NotAfter!.Value) latest[name] = certificate;
+        }
         return latest;
     }
 
@@ -99,33 +119,47 @@ public static class AcmeGuard
         var parts = new List<string>();
         var named = 0;
         var unnamed = 0;
-        string Domains(IEnumerable<string> domains)
+        // Missing domains grouped by resolver and expiry day, then earlier expiries, each sorted by domain.
+        var missing = losses.FindAll(l => l.Kind == AcmeLossKind.MissingDomain);
+        missing.Sort((a, b) => Compare(a, b, byDay: true));
+        for (var i = 0; i < missing.Count;)
         {
-            var list = domains.Order(StringComparer.Ordinal).ToList();
-            var shown = list.Take(Math.Max(0, MaxNamedDomains - named)).ToList();
-            named += shown.Count;
-            unnamed += list.Count - shown.Count;
-            return string.Join(", ", shown);
+            var day = AcmeFile.Day(missing[i].RemoteNotAfter!.Value);
+            var end = i;
+            while (end < missing.Count && missing[end].Resolver == missing[i].Resolver && AcmeFile.Day(missing[end].RemoteNotAfter!.Value) == day) end++;
+            var shown = Math.Min(end - i, Math.Max(0, MaxNamedDomains - named));
+            if (shown > 0)
+            {
+                var domains = string.Join(", ", missing.GetRange(i, shown).Select(l => l.Domain));
+                parts.Add($"{(end - i == 1 ? "a certificate" : "certificates")} of resolver {missing[i].Resolver} for {domains} (expiring {day})");
+            }
+            named += shown;
+            unnamed += end - i - shown;
+            i = end;
         }
-
-        foreach (var group in losses.Where(l => l.Kind == AcmeLossKind.MissingDomain)
-                     .GroupBy(l => (l.Resolver, Day: AcmeFile.Day(l.RemoteNotAfter!.Value)))
-                     .OrderBy(g => g.Key.Resolver, StringComparer.Ordinal).ThenBy(g => g.Key.Day, StringComparer.Ordinal))
+        var earlier = losses.FindAll(l => l.Kind == AcmeLossKind.EarlierExpiry);
+        earlier.Sort((a, b) => Compare(a, b, byDay: false));
+        foreach (var loss in earlier)
         {
-            var domains = Domains(group.Select(l => l.Domain!));
-            if (domains.Length == 0) continue;
-            parts.Add($"{(group.Count() == 1 ? "a certificate" : "certificates")} of resolver {group.Key.Resolver} for {domains} (expiring {group.Key.Day})");
-        }
-        foreach (var loss in losses.Where(l => l.Kind == AcmeLossKind.EarlierExpiry).OrderBy(l => l.Resolver, StringComparer.Ordinal).ThenBy(l => l.Domain, StringComparer.Ordinal))
-        {
-            var domain = Domains([loss.Domain!]);
-            if (domain.Length == 0) continue;
-            parts.Add($"a later certificate of resolver {loss.Resolver} for {domain} (expiring {AcmeFile.Day(loss.RemoteNotAfter!.Value)}, the local one {AcmeFile.Day(loss.LocalNotAfter!.Value)})");
+            if (named >= MaxNamedDomains)
+            {
+                unnamed++;
+                continue;
+            }
+            named++;
+            parts.Add($"a later certificate of resolver {loss.Resolver} for {loss.Domain} (expiring {AcmeFile.Day(loss.RemoteNotAfter!.Value)}, the local one {AcmeFile.Day(loss.LocalNotAfter!.Value)})");
         }
         if (unnamed > 0) parts.Add($"certificates for {unnamed} more domain{(unnamed == 1 ? "" : "s")}");
-        foreach (var loss in losses.Where(l => l.Kind == AcmeLossKind.Account).OrderBy(l => l.Resolver, StringComparer.Ordinal))
-            parts.Add($"the ACME account of resolver {loss.Resolver}");
+        foreach (var loss in losses)
+            if (loss.Kind == AcmeLossKind.Account) parts.Add($"the ACME account of resolver {loss.Resolver}");
         var hint = fresh ? "a fresh Traefik that started without a restore? " : "";
         return $"the copy in S3 holds {string.Join("; ", parts)} that the local acme.json lacks: {hint}nothing was uploaded; use --force to replace it";
+    }
+
+    private static int Compare(AcmeLoss a, AcmeLoss b, bool byDay)
+    {
+        var order = string.CompareOrdinal(a.Resolver, b.Resolver);
+        if (order == 0 && byDay) order = a.RemoteNotAfter!.Value.UtcDateTime.Date.CompareTo(b.RemoteNotAfter!.Value.UtcDateTime.Date);
+        return order != 0 ? order : string.CompareOrdinal(a.Domain, b.Domain);
     }
 }

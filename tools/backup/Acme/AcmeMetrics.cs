@@ -22,8 +22,10 @@ public static class AcmeMetrics
         foreach (var resolver in file.Resolvers)
         {
             counts.Add(([resolver.Name], resolver.Certificates.Count(c => c.IsUsable)));
-            foreach (var (domain, notAfter) in AcmeGuard.LatestExpiry(resolver.Certificates).OrderBy(e => e.Key, StringComparer.Ordinal))
-                expiries.Add(([resolver.Name, domain], notAfter.ToUnixTimeSeconds()));
+            var latest = AcmeGuard.Latest(resolver.Certificates);
+            var domains = new List<string>(latest.Keys);
+            domains.Sort(StringComparer.Ordinal);
+            foreach (var domain in domains) expiries.Add(([resolver.Name, domain], latest[domain].NotAfter!.Value.ToUnixTimeSeconds()));
         }
         metrics.Gauge(ExpiryTimestamp, "Unix time at which the latest backed-up certificate of the resolver for the domain (main or SAN) expires.",
             ["resolver", "domain"], expiries);
