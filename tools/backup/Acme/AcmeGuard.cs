@@ -39,7 +39,8 @@ public sealed class AcmeGuardResult(bool allowed, string? refusal, IReadOnlyList
 
 /// <summary>
 /// Decides whether the local acme.json may replace the copy in S3: refused when the copy in S3 holds, for some
-/// resolver, a certificate for a domain (main or SAN) that the local file has no certificate for, a certificate that
+/// resolver, a certificate for a domain (main or SAN) that the local file has no certificate for (its own name or a
+/// wildcard for its parent, as Traefik matches them), a certificate that
 /// expires later than the local one for the same domain, or an ACME account the local file lacks. Certificates in S3
 /// that have already expired, and entries Traefik could not use, protect nothing. A copy in S3 that is not an
 /// acme.json at all (not JSON) is replaced with a warning: neither Traefik nor acme-restore could use it. An
@@ -84,7 +85,8 @@ public static class AcmeGuard
             {
                 var remoteNotAfter = certificate.NotAfter!.Value;
                 if (remoteNotAfter <= now) continue;
-                if (!mine.TryGetValue(domain, out var kept))
+                var kept = Covering(mine, domain);
+                if (kept is null)
                     losses.Add(new AcmeLoss(AcmeLossKind.MissingDomain, theirs.Name, domain, remoteNotAfter, null));
                 else if (kept.NotAfter!.Value < remoteNotAfter)
                     losses.Add(new AcmeLoss(AcmeLossKind.EarlierExpiry, theirs.Name, domain, remoteNotAfter, kept.NotAfter));
@@ -93,6 +95,18 @@ public static class AcmeGuard
         if (losses.Count == 0) return new AcmeGuardResult(true, null, [], warnings);
         var fresh = !local.Certificates.Any(c => c.IsUsable);
         return new AcmeGuardResult(false, RefusalLine(losses, fresh), losses, warnings);
+    }
+
+    /// <summary>
+    /// The local certificate that serves <paramref name="domain"/> and expires last: one for the name itself or a wildcard
+    /// for its parent (*.example.org for www.example.org, as Traefik's types.MatchDomain; ACME wildcards are one label).
+    /// </summary>
+    private static AcmeCertificate? Covering(Dictionary<string, AcmeCertificate> certificates, string domain)
+    {
+        certificates.TryGetValue(domain, out var exact);
+        var dot = domain.IndexOf('.');
+        if (domain.StartsWith("*.", StringComparison.Ordinal) || dot <= 0 || !certificates.TryGetValue("*" + domain[dot..], out var wildcard)) return exact;
+        return exact is null || wildcard.NotAfter!.Value > exact.NotAfter!.Value ? wildcard : exact;
     }
 
     /// <summary>Domain to the usable certificate that names it and expires last (the first of equal ones), in order of first appearance.</summary>
