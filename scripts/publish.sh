@@ -14,7 +14,7 @@ projects=(tools/content-pull tools/acme-restore tools/backup tools/cron)
 [[ "${1:-}" == "--test-driver" ]] && projects+=(tests/S3Driver)
 allowed_dependency_warning='(IL2104|IL3053): Assembly '"'"'(Minio)'"'"' produced'
 
-newest_source() { # newest mtime among the sources a project is built from
+newest_source() { # newest mtime among the sources a project is built from (the driver also compiles tools/backup/Acme)
   find "$@" src Directory.Build.props Directory.Packages.props \( -name '*.cs' -o -name '*.csproj' -o -name '*.props' \) \
     -not -path '*/obj/*' -not -path '*/bin/*' -printf '%T@\n' | sort -n | tail -1
 }
@@ -24,8 +24,10 @@ for project in "${projects[@]}"; do
   name=$(sed -n 's:.*<AssemblyName>\(.*\)</AssemblyName>.*:\1:p' "$project"/*.csproj)
   if [[ "$project" == tests/* ]]; then out=artifacts/test-bin; else out=artifacts/bin; fi
   target="$out/$name"
+  sources=("$project")
+  if [[ "$project" == tests/S3Driver ]]; then sources+=(tools/backup/Acme); fi
   if [[ -z "${FORCE:-}" && -x "$target" ]] && \
-     awk -v a="$(stat -c %Y "$target")" -v b="$(newest_source "$project")" 'BEGIN { exit !(a > b) }'; then
+     awk -v a="$(stat -c %Y "$target")" -v b="$(newest_source "${sources[@]}")" 'BEGIN { exit !(a > b) }'; then
     echo "publish: $target is up to date"
     continue
   fi

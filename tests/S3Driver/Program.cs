@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using InfraTools.Backup.Acme;
 using InfraTools.Cli;
 using InfraTools.Monitoring;
 using InfraTools.S3;
@@ -107,6 +108,43 @@ ToolHost.SetAction(metricsCommand, tool, async c =>
     return ExitCodes.Ok;
 });
 root.Subcommands.Add(metricsCommand);
+
+var acmeFile = new Argument<string>("acme.json") { Description = "The local acme.json" };
+var acmeRemote = new Option<string?>("--remote") { Description = "The copy in S3 (a local file): run the guard against it", HelpName = "FILE" };
+var acmeNow = new Option<string?>("--now") { Description = "The guard's notion of now (ISO 8601; default the clock)", HelpName = "TIME" };
+var acmeMetrics = new Option<string?>("--metrics-file") { Description = "Write backup's textfile metrics with the acme.json metrics", HelpName = "PATH" };
+var acmeCommand = new Command("acme", "Parse a Traefik acme.json as backup push --acme does: print its certificates, optionally the guard's verdict and the metrics");
+acmeCommand.Arguments.Add(acmeFile);
+acmeCommand.Options.Add(acmeRemote);
+acmeCommand.Options.Add(acmeNow);
+acmeCommand.Options.Add(acmeMetrics);
+ToolHost.SetAction(acmeCommand, tool, async c =>
+{
+    var local = AcmeFile.Parse(await File.ReadAllBytesAsync(c.Parse.GetValue(acmeFile)!, c.Stopping));
+    Console.WriteLine($"layout={local.Layout.ToString().ToLowerInvariant()}");
+    foreach (var resolver in local.Resolvers)
+    {
+        Console.WriteLine($"resolver={resolver.Name} account={(resolver.Account is { HasKey: true } ? "yes" : "no")} certificates={resolver.Certificates.Count}");
+        foreach (var certificate in resolver.Certificates)
+            Console.WriteLine($"certificate resolver={certificate.Resolver} main={certificate.Main} sans={string.Join(',', certificate.Sans)} " +
+                $"not-after={(certificate.NotAfter is { } notAfter ? notAfter.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture) : "-")} usable={(certificate.IsUsable ? "yes" : "no")}");
+    }
+    foreach (var problem in local.Problems) Console.WriteLine($"problem: {problem}");
+    if (c.Parse.GetValue(acmeRemote) is { } remotePath)
+    {
+        var now = c.Parse.GetValue(acmeNow) is { } given ? DateTimeOffset.Parse(given, CultureInfo.InvariantCulture) : DateTimeOffset.UtcNow;
+        var remote = File.Exists(remotePath) ? AcmeFile.Parse(await File.ReadAllBytesAsync(remotePath, c.Stopping)) : null;
+        var verdict = AcmeGuard.Decide(local, remote, now);
+        Console.WriteLine($"guard={(verdict.Allowed ? "allowed" : "refused")}");
+        if (verdict.Refusal is { } refusal) Console.WriteLine($"refusal: {refusal}");
+        foreach (var warning in verdict.Warnings) Console.WriteLine($"warning: {warning}");
+    }
+    if (c.Parse.GetValue(acmeMetrics) is { } metricsFile)
+        await RunMetrics.WriteAsync(metricsFile, "backup", "backup", [("name", "acme")], DateTimeOffset.UtcNow, TimeSpan.FromSeconds(1), true,
+            metrics => AcmeMetrics.AddTo(metrics, local));
+    return ExitCodes.Ok;
+});
+root.Subcommands.Add(acmeCommand);
 
 return ToolHost.Run(tool, root, args);
 
