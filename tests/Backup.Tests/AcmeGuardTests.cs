@@ -145,6 +145,21 @@ public class AcmeGuardTests
     }
 
     [Fact]
+    public void Names_with_line_breaks_in_the_file_do_not_break_the_one_line_refusal_or_the_warnings()
+    {
+        var (certificate, key) = AcmeJson.Certificate(AcmeJson.Day("2027-02-01"), "example.org");
+        var remote = System.Text.Encoding.UTF8.GetBytes($$$"""{"le\nFAKE: uploaded":{"Account":{"PrivateKey":"%%"},"Certificates":[{"domain":{"main":"example.org\r\nx"},"certificate":"{{{certificate}}}","key":"{{{key}}}"},{"domain":{"main":"b\u0000d"}}]}}""");
+
+        var result = AcmeGuard.Check(AcmeJson.Build("le{}"), remote, Now);
+
+        Assert.False(result.Allowed);
+        Assert.Equal("the copy in S3 holds a certificate of resolver le?FAKE: uploaded for example.org??x (expiring 2027-02-01)" + FreshTail, result.Refusal);
+        Assert.NotEmpty(result.Warnings);
+        Assert.All(result.Warnings, w => Assert.False(w.Any(char.IsControl), w));
+        Assert.Contains("the copy in S3: certificate 2 (b?d) of resolver le?FAKE: uploaded: has no certificate", result.Warnings);
+    }
+
+    [Fact]
     public void A_certificate_in_S3_counts_until_the_second_it_expires()
     {
         var (certificate, key) = AcmeJson.Certificate(new DateTimeOffset(2026, 12, 1, 12, 0, 0, TimeSpan.Zero), "example.org");

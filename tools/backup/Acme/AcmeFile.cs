@@ -81,11 +81,11 @@ public sealed class AcmeFile
     /// <summary>What could not be read, one sentence each (e.g. "certificate 2 (example.org) of resolver le: the certificate is not base64").</summary>
     public IReadOnlyList<string> Problems { get; }
 
-    private AcmeFile(AcmeLayout layout, IReadOnlyList<AcmeResolver> resolvers, IReadOnlyList<string> problems)
+    private AcmeFile(AcmeLayout layout, IReadOnlyList<AcmeResolver> resolvers, List<string> problems)
     {
         Layout = layout;
         Resolvers = resolvers;
-        Problems = problems;
+        Problems = problems.ConvertAll(OneLine);
     }
 
     /// <summary>Whether the content could be read as an acme.json (even with unusable entries).</summary>
@@ -99,7 +99,6 @@ public sealed class AcmeFile
     {
         var problems = new List<string>();
         if (content.StartsWith(AgeHeader)) return new AcmeFile(AcmeLayout.Encrypted, [], ["is age-encrypted"]);
-        // A UTF-8 byte order mark is not JSON (Go's decoder refuses it too); Utf8JsonReader would skip it.
         if (content.Trim(" \t\r\n"u8).IsEmpty) return Unreadable("is empty");
         try
         {
@@ -402,6 +401,20 @@ public sealed class AcmeFile
         JsonTokenType.True or JsonTokenType.False => "boolean",
         _ => "null",
     };
+
+    /// <summary>
+    /// <paramref name="text"/> with control characters (a resolver or domain name in the file could hold a line break)
+    /// replaced by '?', so that a message stays one line.
+    /// </summary>
+    public static string OneLine(string text)
+    {
+        var clean = true;
+        foreach (var c in text) clean &= !char.IsControl(c);
+        if (clean) return text;
+        var chars = text.ToCharArray();
+        for (var i = 0; i < chars.Length; i++) if (char.IsControl(chars[i])) chars[i] = '?';
+        return new string(chars);
+    }
 
     /// <summary>A date as the messages show it: 2027-02-01.</summary>
     public static string Day(DateTimeOffset time) => time.UtcDateTime.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);

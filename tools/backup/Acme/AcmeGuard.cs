@@ -29,12 +29,12 @@ public sealed class AcmeLoss(AcmeLossKind kind, string resolver, string? domain,
 /// is the one line to print (exit 5, nothing uploaded). <see cref="Warnings"/> are worth logging either way (unusable
 /// entries, an unreadable copy in S3, a replaced account); none of them quotes key material.
 /// </summary>
-public sealed class AcmeGuardResult(bool allowed, string? refusal, IReadOnlyList<AcmeLoss> losses, IReadOnlyList<string> warnings)
+public sealed class AcmeGuardResult(bool allowed, string? refusal, IReadOnlyList<AcmeLoss> losses, List<string> warnings)
 {
     public bool Allowed { get; } = allowed;
-    public string? Refusal { get; } = refusal;
+    public string? Refusal { get; } = refusal is null ? null : AcmeFile.OneLine(refusal);
     public IReadOnlyList<AcmeLoss> Losses { get; } = losses;
-    public IReadOnlyList<string> Warnings { get; } = warnings;
+    public IReadOnlyList<string> Warnings { get; } = warnings.ConvertAll(AcmeFile.OneLine);
 }
 
 /// <summary>
