@@ -19,8 +19,14 @@ public sealed class TsdbFormatException(string message) : InfraTools.Cli.ToolExc
 /// What the backup needs from a block's meta.json (tsdb/block.go BlockMeta, version 1): the ULID, the time range
 /// [MinTime, MaxTime) in milliseconds, the compaction level and the direct parents (blocks compacted into this one).
 /// </summary>
-public sealed record BlockMeta(string Ulid, long MinTime, long MaxTime, int Level, IReadOnlyList<string> Parents)
+public sealed class BlockMeta(string ulid, long minTime, long maxTime, int level, IReadOnlyList<string> parents)
 {
+    public string Ulid { get; } = ulid;
+    public long MinTime { get; } = minTime;
+    public long MaxTime { get; } = maxTime;
+    public int Level { get; } = level;
+    public IReadOnlyList<string> Parents { get; } = parents;
+
     public const int SupportedVersion = 1;
 
     /// <summary>Parses meta.json; <paramref name="where"/> names the file in error messages.</summary>

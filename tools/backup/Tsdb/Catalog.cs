@@ -17,8 +17,18 @@ public enum SnapshotKind
 /// size and ETag. <see cref="Unreadable"/>: a manifest that could not be read or parsed (damaged, or written by a
 /// newer version): never deleted, and while one exists no block is deleted either (its references are unknown).
 /// </summary>
-public sealed record SnapshotRef(string Name, SnapshotKind Kind, DateTimeOffset Time, bool Complete, bool Unreadable = false, string? Problem = null)
+public sealed class SnapshotRef(string name, SnapshotKind kind, DateTimeOffset time, bool complete, bool unreadable = false, string? problem = null)
 {
+    public string Name { get; } = name;
+    public SnapshotKind Kind { get; } = kind;
+    public DateTimeOffset Time { get; } = time;
+    public bool Complete { get; } = complete;
+    public bool Unreadable { get; } = unreadable;
+    public string? Problem { get; } = problem;
+
+    /// <summary>This snapshot found incomplete (objects missing) or unreadable, for a reason.</summary>
+    public SnapshotRef Damaged(bool unreadable, string problem) => new(Name, Kind, Time, complete: false, unreadable, problem);
+
     public override string ToString() => Kind == SnapshotKind.FullCopy ? $"{Name}/ (full copy)" : BucketLayout.ManifestKey(Name);
 }
 
@@ -33,7 +43,7 @@ public static class Catalog
     {
         // Full copies: the rule of Snapshots.Find, on the same listing (keys relative to the prefix).
         var found = Snapshots.Find(listing.Select(o => new S3Object(o.Key, o.Size, o.ETag, o.LastModified)), "")
-            .Select(s => new SnapshotRef(s.Name, SnapshotKind.FullCopy, s.Time, s.Complete, Problem: s.Complete ? null : "no completion marker (an interrupted push)"))
+            .Select(s => new SnapshotRef(s.Name, SnapshotKind.FullCopy, s.Time, s.Complete, problem: s.Complete ? null : "no completion marker (an interrupted push)"))
             .ToList();
         foreach (var item in listing)
             if (BucketLayout.ManifestName(item.Key) is { } name)
@@ -42,7 +52,7 @@ public static class Catalog
     }
 
     public static List<SnapshotRef> Order(IEnumerable<SnapshotRef> snapshots) =>
-        snapshots.OrderBy(s => s.Time).ThenBy(s => s.Name, StringComparer.Ordinal).ThenBy(s => s.Kind).ToList();
+        snapshots.OrderBy(s => s.Time).ThenBy(s => s.Name, StringComparer.Ordinal).ThenBy(s => (int)s.Kind).ToList();
 
     /// <summary>What is wrong with an incremental snapshot in this listing: objects its manifest names that are missing or hold other content. Empty when it can be restored.</summary>
     public static List<string> Check(SnapshotManifest manifest, IReadOnlyDictionary<string, StoredObject> objects)

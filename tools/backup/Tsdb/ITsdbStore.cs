@@ -1,7 +1,13 @@
 namespace InfraTools.Backup.Tsdb;
 
 /// <summary>One object in a listing. <see cref="Key"/> is relative to the backup prefix (e.g. "blocks/01J.../index").</summary>
-public sealed record StoredObject(string Key, long Size, string ETag, DateTimeOffset LastModified);
+public sealed class StoredObject(string key, long size, string etag, DateTimeOffset lastModified)
+{
+    public string Key { get; } = key;
+    public long Size { get; } = size;
+    public string ETag { get; } = etag;
+    public DateTimeOffset LastModified { get; } = lastModified;
+}
 
 /// <summary>Computes, from content fed in order, the ETag a store gives an object of known size.</summary>
 public interface IETagHasher : IDisposable

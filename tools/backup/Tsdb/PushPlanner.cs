@@ -9,9 +9,20 @@ public enum UploadReason
     Changed,
 }
 
-public sealed record PlannedUpload(string Ulid, LocalFile File, string Key, UploadReason Reason);
+public sealed class PlannedUpload(string ulid, LocalFile file, string key, UploadReason reason)
+{
+    public string Ulid { get; } = ulid;
+    public LocalFile File { get; } = file;
+    public string Key { get; } = key;
+    public UploadReason Reason { get; } = reason;
+}
 
-public sealed record ReusedFile(string Ulid, LocalFile File, StoredObject Object);
+public sealed class ReusedFile(string ulid, LocalFile file, StoredObject stored)
+{
+    public string Ulid { get; } = ulid;
+    public LocalFile File { get; } = file;
+    public StoredObject Object { get; } = stored;
+}
 
 /// <summary>What one push has to do; see <see cref="PushPlanner.Plan"/>.</summary>
 public sealed class PushPlan

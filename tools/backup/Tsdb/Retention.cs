@@ -12,14 +12,20 @@ namespace InfraTools.Backup.Tsdb;
 /// does not use up one of the N days. Unreferenced block objects are deleted only when written more than
 /// <see cref="BlockGrace"/> before the newest manifest.
 /// </summary>
-public sealed record RetentionPolicy(int KeepLast, int KeepDaily = 0, int KeepWeekly = 0, int KeepMonthly = 0, TimeSpan? BlockGrace = null)
+public sealed class RetentionPolicy(int KeepLast, int KeepDaily = 0, int KeepWeekly = 0, int KeepMonthly = 0, TimeSpan? BlockGrace = null)
 {
+    public int KeepLast { get; } = KeepLast;
+    public int KeepDaily { get; } = KeepDaily;
+    public int KeepWeekly { get; } = KeepWeekly;
+    public int KeepMonthly { get; } = KeepMonthly;
+
     /// <summary>--keep-last when only --keep-daily/--keep-weekly/--keep-monthly are given.</summary>
     public const int DefaultKeepLast = 3;
 
     public static readonly TimeSpan DefaultBlockGrace = TimeSpan.FromHours(24);
 
-    public TimeSpan Grace => BlockGrace ?? DefaultBlockGrace;
+    /// <summary>How long before the newest manifest an unreferenced block object must have been written to be deleted.</summary>
+    public TimeSpan Grace { get; } = BlockGrace ?? DefaultBlockGrace;
 
     /// <summary>
     /// The policy of the command-line flags, or null when none is given (nothing is pruned). --keep-last alone
@@ -39,13 +45,26 @@ public sealed record RetentionPolicy(int KeepLast, int KeepDaily = 0, int KeepWe
 }
 
 /// <summary>One kept snapshot and why.</summary>
-public sealed record KeptSnapshot(SnapshotRef Snapshot, IReadOnlyList<string> Reasons);
+public sealed class KeptSnapshot(SnapshotRef snapshot, IReadOnlyList<string> reasons)
+{
+    public SnapshotRef Snapshot { get; } = snapshot;
+    public IReadOnlyList<string> Reasons { get; } = reasons;
+}
 
-public sealed record RetentionDecision(IReadOnlyList<KeptSnapshot> Keep, IReadOnlyList<SnapshotRef> Prune);
+public sealed class RetentionDecision(IReadOnlyList<KeptSnapshot> keep, IReadOnlyList<SnapshotRef> prune)
+{
+    public IReadOnlyList<KeptSnapshot> Keep { get; } = keep;
+    public IReadOnlyList<SnapshotRef> Prune { get; } = prune;
+}
 
 /// <summary>What block garbage collection deletes, and what it keeps back and why.</summary>
-public sealed record BlockCollection(IReadOnlyList<StoredObject> Delete, int Referenced, IReadOnlyList<StoredObject> TooYoung, string? SkippedBecause)
+public sealed class BlockCollection(IReadOnlyList<StoredObject> delete, int referenced, IReadOnlyList<StoredObject> tooYoung, string? skippedBecause)
 {
+    public IReadOnlyList<StoredObject> Delete { get; } = delete;
+    public int Referenced { get; } = referenced;
+    public IReadOnlyList<StoredObject> TooYoung { get; } = tooYoung;
+    public string? SkippedBecause { get; } = skippedBecause;
+
     public long DeleteBytes => Delete.Sum(o => o.Size);
 }
 
@@ -63,7 +82,7 @@ public static class Retention
     {
         if (policy.KeepLast < 1) throw new ArgumentOutOfRangeException(nameof(policy), "keep-last is at least 1");
         var complete = snapshots.Where(s => s.Complete && !s.Unreadable)
-            .OrderByDescending(s => s.Time).ThenByDescending(s => s.Name, StringComparer.Ordinal).ThenByDescending(s => s.Kind).ToList();
+            .OrderByDescending(s => s.Time).ThenByDescending(s => s.Name, StringComparer.Ordinal).ThenByDescending(s => (int)s.Kind).ToList();
         if (complete.Count == 0) return new RetentionDecision([], []);
         var reasons = new Dictionary<SnapshotRef, List<string>>();
         void Keep(SnapshotRef s, string reason)
@@ -88,10 +107,12 @@ public static class Retention
     private static void KeepNewestPerPeriod(List<SnapshotRef> newestFirst, int count, Func<DateTime, int> period, string reason, Action<SnapshotRef, string> keep)
     {
         if (count == 0) return;
-        var seen = new HashSet<int>();
+        var seen = new List<int>();
         foreach (var s in newestFirst)
         {
-            if (!seen.Add(period(s.Time.UtcDateTime))) continue; // an older snapshot of a period already kept
+            var key = period(s.Time.UtcDateTime);
+            if (seen.Contains(key)) continue; // an older snapshot of a period already kept
+            seen.Add(key);
             if (seen.Count > count) break;
             keep(s, reason);
         }

@@ -54,11 +54,23 @@ public static class BucketLayout
 }
 
 /// <summary>One file of a block in a manifest: its path in the block directory, the object that holds it, and that object's size and ETag.</summary>
-public sealed record ManifestFile(string Path, string Key, long Size, string ETag);
+public sealed class ManifestFile(string path, string key, long size, string etag)
+{
+    public string Path { get; } = path;
+    public string Key { get; } = key;
+    public long Size { get; } = size;
+    public string ETag { get; } = etag;
+}
 
 /// <summary>One block of a snapshot.</summary>
-public sealed record ManifestBlock(string Ulid, long MinTime, long MaxTime, int Level, IReadOnlyList<ManifestFile> Files)
+public sealed class ManifestBlock(string ulid, long minTime, long maxTime, int level, IReadOnlyList<ManifestFile> files)
 {
+    public string Ulid { get; } = ulid;
+    public long MinTime { get; } = minTime;
+    public long MaxTime { get; } = maxTime;
+    public int Level { get; } = level;
+    public IReadOnlyList<ManifestFile> Files { get; } = files;
+
     public long Bytes => Files.Sum(f => f.Size);
 }
 
@@ -67,8 +79,13 @@ public sealed record ManifestBlock(string Ulid, long MinTime, long MaxTime, int 
 /// made it, Prometheus' name for it, and exactly the blocks it consists of, each with every file's object key,
 /// size and ETag. Format version 1; a reader refuses a higher version instead of guessing.
 /// </summary>
-public sealed record SnapshotManifest(string Name, DateTimeOffset Created, string? Source, IReadOnlyList<ManifestBlock> Blocks)
+public sealed class SnapshotManifest(string name, DateTimeOffset created, string? source, IReadOnlyList<ManifestBlock> blocks)
 {
+    public string Name { get; } = name;
+    public DateTimeOffset Created { get; } = created;
+    public string? Source { get; } = source;
+    public IReadOnlyList<ManifestBlock> Blocks { get; } = blocks;
+
     public const string Format = "infratools-tsdb-snapshot";
     public const int Version = 1;
     public const long MaxBytes = 16L << 20;

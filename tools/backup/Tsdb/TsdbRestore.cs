@@ -7,7 +7,7 @@ using Serilog;
 
 namespace InfraTools.Backup.Tsdb;
 
-public sealed record TsdbRestoreOptions
+public sealed class TsdbRestoreOptions
 {
     /// <summary>A snapshot name, "latest", or null (the latest complete snapshot of either kind).</summary>
     public string? Snapshot { get; init; }
@@ -17,10 +17,35 @@ public sealed record TsdbRestoreOptions
     public int Parallel { get; init; } = 16;
 }
 
-public sealed record TsdbRestoreResult(SnapshotRef Snapshot, long Files, long Bytes, long Failed);
+public sealed class TsdbRestoreResult(SnapshotRef snapshot, long files, long bytes, long failed)
+{
+    public SnapshotRef Snapshot { get; } = snapshot;
+    public long Files { get; } = files;
+    public long Bytes { get; } = bytes;
+    /// <summary>Files not written (exit 4 when above 0).</summary>
+    public long Failed { get; } = failed;
+}
 
 /// <summary>One object to write into DEST. <see cref="Group"/> is its block directory; <see cref="Last"/> marks meta.json, written after the rest of its block.</summary>
-public sealed record RestoreItem(string Key, string RelativePath, long Size, string ETag, DateTimeOffset LastModified, string Group, bool Last);
+public sealed class RestoreItem(string key, string relativePath, long size, string etag, DateTimeOffset lastModified, string group, bool last)
+{
+    public string Key { get; } = key;
+    public string RelativePath { get; } = relativePath;
+    public long Size { get; } = size;
+    public string ETag { get; } = etag;
+    public DateTimeOffset LastModified { get; } = lastModified;
+    public string Group { get; } = group;
+    public bool Last { get; } = last;
+}
+
+/// <summary>The snapshot to restore and its objects.</summary>
+public sealed class RestoreChoice(SnapshotRef snapshot, List<RestoreItem> items, SnapshotManifest? manifest)
+{
+    public SnapshotRef Snapshot { get; } = snapshot;
+    public List<RestoreItem> Items { get; } = items;
+    /// <summary>The manifest, for an incremental snapshot.</summary>
+    public SnapshotManifest? Manifest { get; } = manifest;
+}
 
 /// <summary>A downloaded object whose bytes do not match the size or ETag it must have.</summary>
 public sealed class TsdbIntegrityException(string message) : ToolException(ExitCodes.S3Error, message);
@@ -40,40 +65,64 @@ public static class TsdbRestore
     /// complete one (a full copy with its marker, or a manifest that reads and whose objects are all there; a
     /// damaged newer one is skipped with a warning). A named one must exist and be complete.
     /// </summary>
-    public static async Task<(SnapshotRef Snapshot, List<RestoreItem> Items, SnapshotManifest? Manifest)> ChooseAsync(ITsdbStore store, IReadOnlyList<StoredObject> listing,
+    public static async Task<RestoreChoice> ChooseAsync(ITsdbStore store, IReadOnlyList<StoredObject> listing,
         string? requested, ILogger log, CancellationToken cancellationToken)
     {
-        var objects = Catalog.Index(listing);
-        var found = Catalog.List(listing);
-        if (requested is null || requested == "latest")
+        var chooser = new Chooser(store, listing, requested, log);
+        foreach (var candidate in chooser.Candidates)
         {
-            foreach (var candidate in Enumerable.Reverse(found))
+            if (candidate.Kind == SnapshotKind.FullCopy) return chooser.FullCopy(candidate);
+            if (chooser.Incremental(candidate, await TsdbBackup.TryLoadManifestAsync(store, candidate.Name, cancellationToken).ConfigureAwait(false)) is { } choice) return choice;
+        }
+        throw chooser.NothingToRestore();
+    }
+
+    private sealed class Chooser
+    {
+        private readonly ITsdbStore _store;
+        private readonly IReadOnlyList<StoredObject> _listing;
+        private readonly string? _requested;
+        private readonly ILogger _log;
+        private readonly Dictionary<string, StoredObject> _objects;
+        private readonly List<SnapshotRef> _found;
+
+        /// <summary>The snapshots to try, in order: the complete ones newest first, or the one requested.</summary>
+        public List<SnapshotRef> Candidates { get; }
+
+        public Chooser(ITsdbStore store, IReadOnlyList<StoredObject> listing, string? requested, ILogger log)
+        {
+            (_store, _listing, _requested, _log) = (store, listing, requested is "latest" ? null : requested, log);
+            _objects = Catalog.Index(listing);
+            _found = Catalog.List(listing);
+            if (_requested is null)
             {
-                if (!candidate.Complete) continue;
-                if (candidate.Kind == SnapshotKind.FullCopy) return (candidate, FullCopyItems(candidate, listing), null);
-                var (manifest, error) = await TsdbBackup.TryLoadManifestAsync(store, candidate.Name, cancellationToken).ConfigureAwait(false);
-                var problems = manifest is null ? [error!] : Catalog.Check(manifest, objects);
-                if (problems.Count == 0) return (candidate, ManifestItems(manifest!, objects), manifest);
-                log.Warning("snapshot {Snapshot} cannot be restored ({Count} problem(s), e.g. {Problem}); trying the one before it", candidate.ToString(), problems.Count, problems[0]);
+                Candidates = Enumerable.Reverse(_found).Where(s => s.Complete).ToList();
+                return;
             }
-            var incomplete = found.Count(s => !s.Complete);
-            throw new ToolException(ExitCodes.S3ObjectNotFound, $"no complete snapshot under {store.Location}" +
-                (found.Count > 0 ? $" ({found.Count} snapshot(s), none restorable: {incomplete} interrupted, the others damaged)" : ""));
+            if (!Snapshots.IsName(_requested)) throw new UsageException($"--snapshot '{_requested}' is neither latest nor a snapshot name like 20261124T201502Z");
+            var named = _found.Where(s => s.Name == _requested).ToList();
+            if (named.Count == 0) throw new ToolException(ExitCodes.S3ObjectNotFound, $"there is no snapshot {_requested} under {store.Location}");
+            var chosen = named.Find(s => s.Kind == SnapshotKind.Incremental) ?? named[0];
+            if (!chosen.Complete) throw new ToolException(ExitCodes.Refused, $"snapshot {_requested} under {store.Location} is incomplete (an interrupted push): not restoring it");
+            Candidates = [chosen];
         }
-        if (!Snapshots.IsName(requested)) throw new UsageException($"--snapshot '{requested}' is neither latest nor a snapshot name like 20261124T201502Z");
-        var named = found.Where(s => s.Name == requested).ToList();
-        if (named.Count == 0) throw new ToolException(ExitCodes.S3ObjectNotFound, $"there is no snapshot {requested} under {store.Location}");
-        var chosen = named.FirstOrDefault(s => s.Kind == SnapshotKind.Incremental) ?? named[0];
-        if (chosen.Kind == SnapshotKind.FullCopy)
+
+        public RestoreChoice FullCopy(SnapshotRef snapshot) => new(snapshot, FullCopyItems(snapshot, _listing), null);
+
+        /// <summary>The choice, or null (logged) when the manifest cannot be read or names objects that are gone; a requested snapshot is refused then.</summary>
+        public RestoreChoice? Incremental(SnapshotRef snapshot, TsdbBackup.ManifestLoad loaded)
         {
-            if (!chosen.Complete) throw new ToolException(ExitCodes.Refused, $"snapshot {requested} under {store.Location} is incomplete (an interrupted push): not restoring it");
-            return (chosen, FullCopyItems(chosen, listing), null);
+            var problems = loaded.Manifest is { } manifest ? Catalog.Check(manifest, _objects) : [$"its manifest cannot be read: {loaded.Error}"];
+            if (problems.Count == 0) return new RestoreChoice(snapshot, ManifestItems(loaded.Manifest!, _objects), loaded.Manifest);
+            if (_requested is not null)
+                throw new ToolException(ExitCodes.Refused, $"snapshot {_requested} under {_store.Location} cannot be restored: {problems.Count} problem(s), e.g. {problems[0]}; nothing was restored");
+            _log.Warning("snapshot {Snapshot} cannot be restored ({Count} problem(s), e.g. {Problem}); trying the one before it", snapshot.ToString(), problems.Count, problems[0]);
+            return null;
         }
-        var loaded = await TsdbBackup.LoadManifestAsync(store, requested, cancellationToken).ConfigureAwait(false);
-        var damage = Catalog.Check(loaded, objects);
-        if (damage.Count > 0)
-            throw new ToolException(ExitCodes.Refused, $"snapshot {requested} under {store.Location} cannot be restored: {damage.Count} object(s) missing or changed, e.g. {damage[0]}; nothing was restored");
-        return (chosen, ManifestItems(loaded, objects), loaded);
+
+        public ToolException NothingToRestore() =>
+            new(ExitCodes.S3ObjectNotFound, $"no complete snapshot under {_store.Location}" +
+                (_found.Count > 0 ? $" ({_found.Count} snapshot(s), none restorable: {_found.Count(s => !s.Complete)} interrupted, the others damaged)" : ""));
     }
 
     /// <summary>The files of an incremental snapshot: ULID/PATH from each manifest entry.</summary>
@@ -101,59 +150,90 @@ public static class TsdbRestore
     /// <summary>Lists the prefix, chooses the snapshot and restores it into <paramref name="destination"/>.</summary>
     public static async Task<TsdbRestoreResult> RestoreAsync(ITsdbStore store, string destination, TsdbRestoreOptions options, ILogger log, CancellationToken cancellationToken)
     {
+        var dest = CheckDestination(destination);
+        var choice = await ChooseAsync(store, await store.ListAsync("", cancellationToken).ConfigureAwait(false), options.Snapshot, log, cancellationToken).ConfigureAwait(false);
+        using var writer = new Writer(store, dest, choice, options, log);
+        await writer.RunAsync(writer.Phase1(), options.Parallel, cancellationToken).ConfigureAwait(false);
+        await writer.RunAsync(writer.Phase2(), options.Parallel, cancellationToken).ConfigureAwait(false);
+        return writer.Finish();
+    }
+
+    private static string CheckDestination(string destination)
+    {
         var dest = Path.TrimEndingDirectorySeparator(LocalPaths.Resolve(destination));
         if (dest == "/") throw new UsageException("DEST '/' is not allowed: give the directory to restore into");
         if (File.Exists(dest)) throw new UsageException($"DEST '{dest}' is a file; a snapshot is restored into a directory");
-        var listing = await store.ListAsync("", cancellationToken).ConfigureAwait(false);
-        var (snapshot, items, manifest) = await ChooseAsync(store, listing, options.Snapshot, log, cancellationToken).ConfigureAwait(false);
-        if (items.Count == 0) throw new ToolException(ExitCodes.S3ObjectNotFound, $"snapshot {snapshot} under {store.Location} holds no files: nothing to restore");
-        if (!options.Force && Directory.Exists(dest) && Directory.EnumerateFileSystemEntries(dest).Any())
-            throw new ToolException(ExitCodes.Refused, $"DEST '{dest}' is not empty: nothing was restored. Restore into an empty directory, or use --force to overwrite.");
-
-        Directories.Create(dest, options.Modes.Directory);
-        using var destinationLock = FileLock.TryAcquireDirectory(dest)
-            ?? throw new ToolException(ExitCodes.Refused, $"another run is already writing {dest} (it holds the lock on that directory): nothing was restored");
-        log.Information("restoring snapshot {Snapshot} of {Location} into {Destination}: {Files} files, {Bytes} bytes", snapshot.ToString(), store.Location, dest, items.Count, items.Sum(i => i.Size));
-        var writer = new Writer(store, dest, options.Modes, log);
-        if (manifest is not null)
-            foreach (var block in manifest.Blocks) writer.EnsureDirectory($"{block.Ulid}/chunks"); // Prometheus needs chunks/ even when it is empty
-
-        var unsafePaths = items.Where(i => BucketLayout.PathProblem(i.RelativePath) is not null).ToList();
-        foreach (var item in unsafePaths)
-        {
-            log.Error("not restoring {Key}: its path {Problem}", item.Key, BucketLayout.PathProblem(item.RelativePath));
-            writer.Fail(item);
-        }
-        var safe = items.Except(unsafePaths).ToList();
-        await writer.RunAsync(safe.Where(i => !i.Last), options.Parallel, cancellationToken).ConfigureAwait(false);
-        var lasts = safe.Where(i => i.Last).ToList();
-        foreach (var held in lasts.Where(i => writer.FailedGroups.ContainsKey(i.Group)))
-        {
-            log.Error("not writing {Path}: other files of block {Block} failed, so Prometheus is not shown a half block", held.RelativePath, held.Group);
-            writer.Fail(held);
-        }
-        await writer.RunAsync(lasts.Where(i => !writer.FailedGroups.ContainsKey(i.Group)), options.Parallel, cancellationToken).ConfigureAwait(false);
-        foreach (var directory in writer.Directories) AtomicFile.SyncDirectory(directory);
-        AtomicFile.SyncDirectory(dest);
-        log.Information("restored snapshot {Snapshot} into {Destination}: {Files} files ({Bytes} bytes), {Failed} failed", snapshot.ToString(), dest, writer.Files, writer.Bytes, writer.Failed);
-        return new TsdbRestoreResult(snapshot, writer.Files, writer.Bytes, writer.Failed);
+        return dest;
     }
 
-    private sealed class Writer(ITsdbStore store, string root, FileModes modes, ILogger log)
+    /// <summary>Writes the chosen snapshot's files into DEST: every file but the meta.json files first, then the meta.json of each block none of whose files failed.</summary>
+    private sealed class Writer : IDisposable
     {
-        private readonly ConcurrentDictionary<string, bool> _ready = new(StringComparer.Ordinal);
+        private readonly ConcurrentDictionary<string, string> _ready = new(StringComparer.Ordinal);
+        private readonly ITsdbStore store;
+        private readonly string root;
+        private readonly FileModes modes;
+        private readonly ILogger log;
+        private readonly RestoreChoice _choice;
+        private readonly FileLock _lock;
+        private readonly List<RestoreItem> _safe;
         private long _files, _bytes, _failed;
 
-        public ConcurrentDictionary<string, bool> FailedGroups { get; } = new(StringComparer.Ordinal);
-        public long Files => Interlocked.Read(ref _files);
-        public long Bytes => Interlocked.Read(ref _bytes);
+        public ConcurrentDictionary<string, string> FailedGroups { get; } = new(StringComparer.Ordinal);
         public long Failed => Interlocked.Read(ref _failed);
-        public IEnumerable<string> Directories => _ready.Keys.Select(Local);
+
+        public Writer(ITsdbStore store, string dest, RestoreChoice choice, TsdbRestoreOptions options, ILogger log)
+        {
+            (this.store, root, modes, this.log, _choice) = (store, dest, options.Modes, log, choice);
+            var items = choice.Items;
+            if (items.Count == 0) throw new ToolException(ExitCodes.S3ObjectNotFound, $"snapshot {choice.Snapshot} under {store.Location} holds no files: nothing to restore");
+            if (!options.Force && Directory.Exists(dest) && Directory.EnumerateFileSystemEntries(dest).Any())
+                throw new ToolException(ExitCodes.Refused, $"DEST '{dest}' is not empty: nothing was restored. Restore into an empty directory, or use --force to overwrite.");
+            InfraTools.Files.Directories.Create(dest, modes.Directory);
+            _lock = FileLock.TryAcquireDirectory(dest)
+                ?? throw new ToolException(ExitCodes.Refused, $"another run is already writing {dest} (it holds the lock on that directory): nothing was restored");
+            log.Information("restoring snapshot {Snapshot} of {Location} into {Destination}: {Files} files, {Bytes} bytes", choice.Snapshot.ToString(), store.Location, dest, items.Count, items.Sum(i => i.Size));
+            if (choice.Manifest is { } manifest)
+                foreach (var block in manifest.Blocks) EnsureDirectory($"{block.Ulid}/chunks"); // Prometheus needs chunks/ even when it is empty
+            _safe = [];
+            foreach (var item in items)
+            {
+                if (BucketLayout.PathProblem(item.RelativePath) is not { } problem) _safe.Add(item);
+                else
+                {
+                    log.Error("not restoring {Key}: its path {Problem}", item.Key, problem);
+                    Fail(item);
+                }
+            }
+        }
+
+        public List<RestoreItem> Phase1() => _safe.Where(i => !i.Last).ToList();
+
+        public List<RestoreItem> Phase2()
+        {
+            var lasts = _safe.Where(i => i.Last).ToList();
+            foreach (var held in lasts.Where(i => FailedGroups.ContainsKey(i.Group)))
+            {
+                log.Error("not writing {Path}: other files of block {Block} failed, so Prometheus is not shown a half block", held.RelativePath, held.Group);
+                Fail(held);
+            }
+            return lasts.Where(i => !FailedGroups.ContainsKey(i.Group)).ToList();
+        }
+
+        public TsdbRestoreResult Finish()
+        {
+            foreach (var directory in _ready.Keys) AtomicFile.SyncDirectory(Local(directory));
+            AtomicFile.SyncDirectory(root);
+            log.Information("restored snapshot {Snapshot} into {Destination}: {Files} files ({Bytes} bytes), {Failed} failed", _choice.Snapshot.ToString(), root, _files, _bytes, Failed);
+            return new TsdbRestoreResult(_choice.Snapshot, _files, _bytes, Failed);
+        }
+
+        public void Dispose() => _lock.Dispose();
 
         public void Fail(RestoreItem item)
         {
             Interlocked.Increment(ref _failed);
-            FailedGroups[item.Group] = true;
+            FailedGroups[item.Group] = item.Key;
         }
 
         public Task RunAsync(IEnumerable<RestoreItem> items, int parallel, CancellationToken cancellationToken) =>
@@ -225,7 +305,7 @@ public static class TsdbRestore
                 if (File.Exists(full)) throw new IOException($"'{full}' is a file where a directory is needed");
                 InfraTools.Files.Directories.Create(full, modes.Directory);
             }
-            _ready[relative] = true;
+            _ready[relative] = relative;
         }
 
         private string Local(string relative) => Path.Join(root, relative);
