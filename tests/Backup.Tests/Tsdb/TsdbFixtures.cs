@@ -80,11 +80,11 @@ public static class TsdbFixtures
     public static long Bytes(string snapshot, params string[] ulids) =>
         ulids.Sum(u => Directory.EnumerateFiles(Path.Combine(snapshot, u), "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length));
 
-    public static async Task<(CountingStore Store, InfraTools.S3.S3Client Client, string Bucket)> NewStoreAsync(string purpose, string prefix = "prometheus/")
+    public static async Task<(CountingStore Store, InfraTools.S3.S3Store Client, string Bucket)> NewStoreAsync(string purpose, string prefix = "prometheus/")
     {
         var bucket = await S3Server.Shared.NewBucketAsync(purpose);
         var client = S3Server.Shared.Client();
-        return (new CountingStore(new S3ClientTsdbStore(client, bucket, prefix)), client, bucket);
+        return (new CountingStore(client, bucket, prefix), client, bucket);
     }
 
     public static (ILogger Log, LogLines Lines) Logger()

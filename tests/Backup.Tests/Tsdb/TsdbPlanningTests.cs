@@ -1,3 +1,4 @@
+using InfraTools.Storage;
 using InfraTools.Backup.Tsdb;
 
 namespace InfraTools.Tests.Tsdb;

@@ -1,3 +1,4 @@
+using InfraTools.Storage;
 using System.Globalization;
 using InfraTools.Backup;
 using InfraTools.Backup.Tsdb;

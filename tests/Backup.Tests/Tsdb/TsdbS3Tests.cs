@@ -12,7 +12,7 @@ public class TsdbS3Tests
     private static readonly UnixFileMode Private = UnixFileMode.UserRead | UnixFileMode.UserWrite;
     private static readonly UnixFileMode PrivateDir = Private | UnixFileMode.UserExecute;
 
-    private static async Task<TsdbPushResult> PushOk(ITsdbStore store, string snapshot, string name)
+    private static async Task<TsdbPushResult> PushOk(TsdbStore store, string snapshot, string name)
     {
         var (log, lines) = Logger();
         var result = await TsdbBackup.PushAsync(store, snapshot, new TsdbPushOptions { Name = name, Parallel = 4 }, log, CancellationToken.None);
@@ -20,7 +20,7 @@ public class TsdbS3Tests
         return result;
     }
 
-    private static Task<TsdbRestoreResult> Restore(ITsdbStore store, string destination, string? snapshot = null) =>
+    private static Task<TsdbRestoreResult> Restore(TsdbStore store, string destination, string? snapshot = null) =>
         TsdbRestore.RestoreAsync(store, destination, new TsdbRestoreOptions { Snapshot = snapshot }, Logger().Log, CancellationToken.None);
 
     [Fact]
@@ -145,7 +145,7 @@ public class TsdbS3Tests
         var lists = 0;
         store.AfterList = async prefix =>
         {
-            if (prefix == "blocks/" && ++lists == 1) await client.DeleteAsync(bucket, $"prometheus/blocks/{a}/index");
+            if (prefix == "blocks/" && ++lists == 1) await client.DeleteManyAsync(bucket, [$"prometheus/blocks/{a}/index"]);
         };
         store.Reset();
         var (log, lines) = Logger();
@@ -186,7 +186,7 @@ public class TsdbS3Tests
         Assert.Equal(ExitCodes.Usage, (await Assert.ThrowsAsync<UsageException>(() => Restore(store, dir.Combine("x"), "yesterday"))).ExitCode);
 
         // A block object only the newest snapshot needs is lost: latest falls back to the one before, by name it is refused.
-        await client.DeleteAsync(bucket, $"prometheus/blocks/{b}/chunks/000001");
+        await client.DeleteManyAsync(bucket, [$"prometheus/blocks/{b}/chunks/000001"]);
         var (log, lines) = Logger();
         var fallback = dir.Combine("fallback");
         var result = await TsdbRestore.RestoreAsync(store, fallback, new TsdbRestoreOptions(), log, CancellationToken.None);
@@ -286,7 +286,7 @@ public class TsdbS3Tests
         var x = NewUlid();
         WriteBlock(leftover, x, 99);
         foreach (var file in Directory.EnumerateFiles(Path.Combine(leftover, x), "*", SearchOption.AllDirectories))
-            await store.PutFileAsync($"blocks/{x}/{Path.GetRelativePath(Path.Combine(leftover, x), file)}", file, new FileInfo(file).Length, CancellationToken.None);
+            await store.Tsdb.PutFileAsync($"blocks/{x}/{Path.GetRelativePath(Path.Combine(leftover, x), file)}", file, new FileInfo(file).Length, CancellationToken.None);
         await Task.Delay(1100); // the next manifest is written in a later second than x
         var last = dir.Combine("s5");
         foreach (var u in new[] { ab, c, d }) CopyBlock(dir.Combine("blocks"), last, u);
@@ -298,7 +298,7 @@ public class TsdbS3Tests
         var y = NewUlid();
         WriteBlock(leftover, y, 98);
         foreach (var file in Directory.EnumerateFiles(Path.Combine(leftover, y), "*", SearchOption.AllDirectories))
-            await store.PutFileAsync($"blocks/{y}/{Path.GetRelativePath(Path.Combine(leftover, y), file)}", file, new FileInfo(file).Length, CancellationToken.None);
+            await store.Tsdb.PutFileAsync($"blocks/{y}/{Path.GetRelativePath(Path.Combine(leftover, y), file)}", file, new FileInfo(file).Length, CancellationToken.None);
 
         async Task<HashSet<string>> Stored() => (await client.ListAsync(bucket, "prometheus/").Select(o => o.Key["prometheus/".Length..]).ToListAsync()).ToHashSet();
         var (log, lines) = Logger();

@@ -1,4 +1,4 @@
-using InfraTools.S3;
+using InfraTools.Storage;
 
 namespace InfraTools.Backup.Tsdb;
 
@@ -42,7 +42,7 @@ public static class Catalog
     public static List<SnapshotRef> List(IReadOnlyList<StoredObject> listing)
     {
         // Full copies: the rule of Snapshots.Find, on the same listing (keys relative to the prefix).
-        var found = Snapshots.Find(listing.Select(o => new S3Object(o.Key, o.Size, o.ETag, o.LastModified)), "")
+        var found = Snapshots.Find(listing, "")
             .Select(s => new SnapshotRef(s.Name, SnapshotKind.FullCopy, s.Time, s.Complete, problem: s.Complete ? null : "no completion marker (an interrupted push)"))
             .ToList();
         foreach (var item in listing)

@@ -1,3 +1,4 @@
+using InfraTools.S3;
 using InfraTools.Files;
 using InfraTools.Interop;
 
@@ -41,7 +42,7 @@ public sealed class LocalSnapshot(string directory, IReadOnlyList<LocalBlock> bl
     /// mutable files are computed (they are small), and of every file with <paramref name="checksumAll"/>.
     /// Anything unexpected is refused with one line (exit 5) rather than backed up half.
     /// </summary>
-    public static LocalSnapshot Scan(string directory, Func<long, IETagHasher> hasher, bool checksumAll, CancellationToken cancellationToken)
+    public static LocalSnapshot Scan(string directory, bool checksumAll, CancellationToken cancellationToken)
     {
         var root = new DirectoryInfo(directory);
         if (!root.Exists) throw new TsdbFormatException($"the snapshot directory '{directory}' does not exist");
@@ -50,12 +51,12 @@ public sealed class LocalSnapshot(string directory, IReadOnlyList<LocalBlock> bl
         {
             if (entry is not DirectoryInfo block || entry.LinkTarget is not null || !BlockUlid.IsValid(entry.Name))
                 throw new TsdbFormatException($"'{entry.FullName}' is not a TSDB block directory (a ULID-named directory): this is not a Prometheus snapshot; nothing was uploaded");
-            blocks.Add(ScanBlock(block, hasher, checksumAll, cancellationToken));
+            blocks.Add(ScanBlock(block, checksumAll, cancellationToken));
         }
         return new LocalSnapshot(root.FullName, blocks);
     }
 
-    private static LocalBlock ScanBlock(DirectoryInfo block, Func<long, IETagHasher> hasher, bool checksumAll, CancellationToken cancellationToken)
+    private static LocalBlock ScanBlock(DirectoryInfo block, bool checksumAll, CancellationToken cancellationToken)
     {
         var files = new List<LocalFile>();
         Collect(block.FullName, "", files);
@@ -65,7 +66,7 @@ public sealed class LocalSnapshot(string directory, IReadOnlyList<LocalBlock> bl
         var meta = BlockMeta.Parse(RegularFile.ReadAllBytes(metaFile.FullPath, followLinks: false, maxBytes: 64L << 20), metaFile.FullPath);
         if (meta.Ulid != block.Name) throw new TsdbFormatException($"{metaFile.FullPath} names block {meta.Ulid}, but its directory is {block.Name}");
         foreach (var file in files)
-            if (checksumAll || IsMutable(file.Path)) file.ETag = ComputeETag(file, hasher, cancellationToken);
+            if (checksumAll || IsMutable(file.Path)) file.ETag = ComputeETag(file, cancellationToken);
         return new LocalBlock(meta, block.FullName, files);
     }
 
@@ -84,9 +85,9 @@ public sealed class LocalSnapshot(string directory, IReadOnlyList<LocalBlock> bl
     }
 
     /// <summary>The ETag the store would give this file.</summary>
-    public static string ComputeETag(LocalFile file, Func<long, IETagHasher> hasher, CancellationToken cancellationToken)
+    public static string ComputeETag(LocalFile file, CancellationToken cancellationToken)
     {
-        using var etag = hasher(file.Size);
+        using var etag = new ETagHasher(file.Size);
         using var stream = RegularFile.OpenRead(file.FullPath);
         var buffer = new byte[128 * 1024];
         long total = 0;

@@ -1,3 +1,4 @@
+using InfraTools.Storage;
 namespace InfraTools.Backup.Tsdb;
 
 /// <summary>Why a file is uploaded.</summary>

@@ -1,3 +1,4 @@
+using InfraTools.Storage;
 using System.Globalization;
 using InfraTools.Cli;
 
@@ -127,6 +128,8 @@ public static class Retention
     public static BlockCollection CollectBlocks(IReadOnlyList<StoredObject> listing, IReadOnlyList<SnapshotManifest> keptManifests, int unreadableManifests,
         DateTimeOffset? newestManifestTime, TimeSpan grace)
     {
+        if (!listing.Any(o => o.Key.StartsWith(BucketLayout.BlocksPrefix, StringComparison.Ordinal)))
+            return new BlockCollection([], 0, [], null); // full copies only (or a prefix of files): no block to collect
         if (unreadableManifests > 0)
             return new BlockCollection([], 0, [], $"{unreadableManifests} manifest(s) cannot be read, so which blocks they need is unknown");
         if (newestManifestTime is not { } newest) return new BlockCollection([], 0, [], "there is no manifest");

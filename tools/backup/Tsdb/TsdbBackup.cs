@@ -1,3 +1,6 @@
+using InfraTools.S3;
+using InfraTools.Storage;
+using InfraTools.Sync;
 using InfraTools.Cli;
 using Serilog;
 
@@ -14,6 +17,8 @@ public sealed class TsdbPushOptions
     public bool Force { get; init; }
     /// <summary>Compare index and chunk files with the bucket by ETag too (reads every local file), not only by size.</summary>
     public bool ChecksumAll { get; init; }
+    /// <summary>Counts uploaded files (transferred) and files already in the bucket (unchanged) as they go, for the summary line and metrics.</summary>
+    public SyncStats? Stats { get; init; }
 }
 
 /// <summary>What a push did. <see cref="Complete"/>: the manifest was written; only then may retention run.</summary>
@@ -66,7 +71,7 @@ public static class TsdbBackup
     /// writes snapshots/NAME.json from what the bucket holds. If any upload failed, no manifest is written
     /// (<see cref="TsdbPushResult.Complete"/> false) and nothing may be pruned.
     /// </summary>
-    public static async Task<TsdbPushResult> PushAsync(ITsdbStore store, string snapshotDirectory, TsdbPushOptions options, ILogger log, CancellationToken cancellationToken)
+    public static async Task<TsdbPushResult> PushAsync(TsdbStore store, string snapshotDirectory, TsdbPushOptions options, ILogger log, CancellationToken cancellationToken)
     {
         // The async part only awaits the store; the decisions are in PushRun (smaller state machine, same behaviour).
         var run = new PushRun(store, snapshotDirectory, options, log, cancellationToken);
@@ -81,7 +86,7 @@ public static class TsdbBackup
                 await store.PutBytesAsync(BucketLayout.ManifestKey(run.Name), manifest.Serialize(), "application/json", cancellationToken).ConfigureAwait(false);
                 return run.Done(manifest);
             }
-            await Transfers.RunAsync(plan.Uploads, options.Parallel, store, run.UploadAsync, run.UploadFailed, cancellationToken).ConfigureAwait(false);
+            await ParallelTransfers.RunAsync(plan.Uploads, options.Parallel, run.UploadAsync, run.UploadFailed, cancellationToken).ConfigureAwait(false);
             if (run.Failed > 0) return run.Done(null);
             listing = await store.ListAsync(BucketLayout.BlocksPrefix, cancellationToken).ConfigureAwait(false);
         }
@@ -89,10 +94,11 @@ public static class TsdbBackup
 
     private sealed class PushRun
     {
-        private readonly ITsdbStore _store;
+        private readonly TsdbStore _store;
         private readonly ILogger _log;
         private readonly CancellationToken _cancellationToken;
         private readonly LocalSnapshot _local;
+        private readonly SyncStats? _stats;
         private PushPlan? _first;
         private long _files, _bytes, _failed;
 
@@ -100,12 +106,13 @@ public static class TsdbBackup
         public DateTimeOffset Created { get; } = DateTimeOffset.UtcNow;
         public long Failed => Interlocked.Read(ref _failed);
 
-        public PushRun(ITsdbStore store, string snapshotDirectory, TsdbPushOptions options, ILogger log, CancellationToken cancellationToken)
+        public PushRun(TsdbStore store, string snapshotDirectory, TsdbPushOptions options, ILogger log, CancellationToken cancellationToken)
         {
             (_store, _log, _cancellationToken) = (store, log, cancellationToken);
             Name = options.Name ?? Snapshots.NewName(Created);
             if (!Snapshots.IsName(Name)) throw new UsageException($"snapshot name '{Name}' is not of the form yyyyMMddTHHmmssZ");
-            _local = LocalSnapshot.Scan(snapshotDirectory, store.CreateETagHasher, options.ChecksumAll, cancellationToken);
+            _stats = options.Stats;
+            _local = LocalSnapshot.Scan(snapshotDirectory, options.ChecksumAll, cancellationToken);
             if (_local.Blocks.Count == 0 && !options.Force)
                 throw new ToolException(ExitCodes.Refused,
                     $"the snapshot {snapshotDirectory} has no blocks (an empty TSDB?): refusing to write an empty snapshot, which would count as the newest backup; nothing was uploaded. Use --force if an empty backup is really wanted.");
@@ -127,7 +134,7 @@ public static class TsdbBackup
             var plan = PushPlanner.Plan(_local, listing);
             if (!plan.IsFinal)
             {
-                foreach (var file in plan.NeedChecksum) file.ETag = LocalSnapshot.ComputeETag(file, _store.CreateETagHasher, _cancellationToken);
+                foreach (var file in plan.NeedChecksum) file.ETag = LocalSnapshot.ComputeETag(file, _cancellationToken);
                 plan = PushPlanner.Plan(_local, listing);
             }
             if (_first is null)
@@ -141,7 +148,7 @@ public static class TsdbBackup
                 _log.Warning("{Count} object(s) of snapshot {Name} vanished or changed in the bucket while it was pushed (another host pruning?), e.g. {Key}: uploading them again",
                     plan.Uploads.Count, Name, plan.Uploads[0].Key);
                 if (round > MaxRounds)
-                    throw new ToolException(ExitCodes.S3Error, $"objects of snapshot {Name} keep vanishing from {_store.Location} while it is pushed (e.g. {plan.Uploads[0].Key}): no manifest written; is another host pruning this prefix?");
+                    throw new StoreException(StoreErrorKind.ServerError, $"objects of snapshot {Name} keep vanishing from {_store.Location} while it is pushed (e.g. {plan.Uploads[0].Key}): no manifest written; is another host pruning this prefix?");
             }
             return plan;
         }
@@ -151,17 +158,20 @@ public static class TsdbBackup
             await _store.PutFileAsync(upload.Key, upload.File.FullPath, upload.File.Size, cancellationToken).ConfigureAwait(false);
             Interlocked.Increment(ref _files);
             Interlocked.Add(ref _bytes, upload.File.Size);
+            _stats?.AddTransferred(upload.File.Size);
             _log.Debug("uploaded {Key} ({Bytes} bytes, {Reason})", upload.Key, upload.File.Size, upload.Reason);
         }
 
         public void UploadFailed(PlannedUpload upload, Exception ex)
         {
             Interlocked.Increment(ref _failed);
+            _stats?.AddFailed();
             _log.Error("failed to upload {Path} to {Key}: {Reason}", upload.File.FullPath, upload.Key, ex.Message);
         }
 
         public TsdbPushResult Done(SnapshotManifest? manifest)
         {
+            if (manifest is not null) _stats?.AddUnchanged(manifest.FileCount - _files);
             if (manifest is null) _log.Error("snapshot {Name} is incomplete: {Failed} upload(s) failed; no manifest written, nothing pruned", Name, Failed);
             else
                 _log.Information("wrote {Key}: snapshot {Name} is complete ({Blocks} blocks, {Files} files, {Bytes} bytes)", BucketLayout.ManifestKey(Name), Name,
@@ -186,7 +196,7 @@ public static class TsdbBackup
     }
 
     /// <summary>Prunes after a push: only when that push is complete (a failed push never prunes); null otherwise.</summary>
-    public static Task<TsdbPruneResult?> PruneAfterPushAsync(ITsdbStore store, RetentionPolicy policy, TsdbPushResult pushed, ILogger log, CancellationToken cancellationToken)
+    public static Task<TsdbPruneResult?> PruneAfterPushAsync(TsdbStore store, RetentionPolicy policy, TsdbPushResult pushed, ILogger log, CancellationToken cancellationToken)
     {
         if (pushed.Complete) return PruneAsync(store, policy, pushed.Name, log, cancellationToken)!;
         log.Warning("not pruning: snapshot {Name} is incomplete", pushed.Name);
@@ -199,7 +209,7 @@ public static class TsdbBackup
     /// snapshot's manifest), then the block objects no remaining manifest names (<see cref="Retention.CollectBlocks"/>).
     /// If deleting a snapshot fails, no block is deleted.
     /// </summary>
-    public static async Task<TsdbPruneResult> PruneAsync(ITsdbStore store, RetentionPolicy policy, string? justWritten, ILogger log, CancellationToken cancellationToken)
+    public static async Task<TsdbPruneResult> PruneAsync(TsdbStore store, RetentionPolicy policy, string? justWritten, ILogger log, CancellationToken cancellationToken)
     {
         var run = new PruneRun(store, await store.ListAsync("", cancellationToken).ConfigureAwait(false), log);
         foreach (var name in run.ManifestNames) run.Loaded(name, await TryLoadManifestAsync(store, name, cancellationToken).ConfigureAwait(false));
@@ -210,7 +220,7 @@ public static class TsdbBackup
         return run.Result();
     }
 
-    private sealed class PruneRun(ITsdbStore store, IReadOnlyList<StoredObject> listing, ILogger log)
+    private sealed class PruneRun(TsdbStore store, IReadOnlyList<StoredObject> listing, ILogger log)
     {
         private readonly Dictionary<string, StoredObject> _objects = Catalog.Index(listing);
         private readonly List<SnapshotRef> _found = Catalog.List(listing);
@@ -254,7 +264,7 @@ public static class TsdbBackup
         public void SnapshotsDeleted(IReadOnlyList<(string Key, string Error)> failures)
         {
             if (failures.Count > 0)
-                throw new ToolException(ExitCodes.S3Error, $"pruning old snapshots under {store.Location} failed for {failures.Count} object(s), e.g. {failures[0].Key}: {failures[0].Error}; no block was deleted");
+                throw new StoreException(StoreErrorKind.ServerError, $"pruning old snapshots under {store.Location} failed for {failures.Count} object(s), e.g. {failures[0].Key}: {failures[0].Error}; no block was deleted");
             foreach (var s in _decision!.Prune) log.Information("pruned snapshot {Snapshot}{Why}", s.ToString(), s.Complete ? "" : $" ({s.Problem})");
         }
 
@@ -273,7 +283,7 @@ public static class TsdbBackup
         public void BlocksDeleted(IReadOnlyList<(string Key, string Error)> failures)
         {
             if (failures.Count > 0)
-                throw new ToolException(ExitCodes.S3Error, $"deleting unreferenced block objects under {store.Location} failed for {failures.Count} object(s), e.g. {failures[0].Key}: {failures[0].Error}");
+                throw new StoreException(StoreErrorKind.ServerError, $"deleting unreferenced block objects under {store.Location} failed for {failures.Count} object(s), e.g. {failures[0].Key}: {failures[0].Error}");
             log.Information("deleted {Count} block object(s) ({Bytes} bytes) that no kept snapshot names", _collection!.Delete.Count, _collection.DeleteBytes);
         }
 
@@ -296,7 +306,7 @@ public static class TsdbBackup
     }
 
     /// <summary>Reads and parses snapshots/NAME.json; a failure the store does not call fatal becomes <see cref="ManifestLoad.Error"/>.</summary>
-    internal static async Task<ManifestLoad> TryLoadManifestAsync(ITsdbStore store, string name, CancellationToken cancellationToken)
+    internal static async Task<ManifestLoad> TryLoadManifestAsync(TsdbStore store, string name, CancellationToken cancellationToken)
     {
         using var buffer = new MemoryStream();
         try
@@ -304,7 +314,7 @@ public static class TsdbBackup
             await store.GetAsync(BucketLayout.ManifestKey(name), (stream, ct) => stream.CopyToAsync(buffer, ct), cancellationToken).ConfigureAwait(false);
             return new ManifestLoad(ParseManifest(buffer, name), null);
         }
-        catch (Exception ex) when (ex is not OperationCanceledException && !store.IsFatal(ex))
+        catch (Exception ex) when (ex is StoreException { StopsTheRun: false } or TsdbFormatException)
         {
             return new ManifestLoad(null, ex.Message);
         }

@@ -1,3 +1,6 @@
+using InfraTools.S3;
+using InfraTools.Storage;
+using InfraTools.Sync;
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
@@ -47,9 +50,6 @@ public sealed class RestoreChoice(SnapshotRef snapshot, List<RestoreItem> items,
     public SnapshotManifest? Manifest { get; } = manifest;
 }
 
-/// <summary>A downloaded object whose bytes do not match the size or ETag it must have.</summary>
-public sealed class TsdbIntegrityException(string message) : ToolException(ExitCodes.S3Error, message);
-
 /// <summary>
 /// Restores a snapshot, incremental or full copy, into an empty DEST: the newest complete one by the server's
 /// time, or the one named. Every file is written atomically (hidden temporary file in its directory, fsynced,
@@ -65,7 +65,7 @@ public static class TsdbRestore
     /// complete one (a full copy with its marker, or a manifest that reads and whose objects are all there; a
     /// damaged newer one is skipped with a warning). A named one must exist and be complete.
     /// </summary>
-    public static async Task<RestoreChoice> ChooseAsync(ITsdbStore store, IReadOnlyList<StoredObject> listing,
+    public static async Task<RestoreChoice> ChooseAsync(TsdbStore store, IReadOnlyList<StoredObject> listing,
         string? requested, ILogger log, CancellationToken cancellationToken)
     {
         var chooser = new Chooser(store, listing, requested, log);
@@ -79,7 +79,7 @@ public static class TsdbRestore
 
     private sealed class Chooser
     {
-        private readonly ITsdbStore _store;
+        private readonly TsdbStore _store;
         private readonly IReadOnlyList<StoredObject> _listing;
         private readonly string? _requested;
         private readonly ILogger _log;
@@ -89,7 +89,7 @@ public static class TsdbRestore
         /// <summary>The snapshots to try, in order: the complete ones newest first, or the one requested.</summary>
         public List<SnapshotRef> Candidates { get; }
 
-        public Chooser(ITsdbStore store, IReadOnlyList<StoredObject> listing, string? requested, ILogger log)
+        public Chooser(TsdbStore store, IReadOnlyList<StoredObject> listing, string? requested, ILogger log)
         {
             (_store, _listing, _requested, _log) = (store, listing, requested is "latest" ? null : requested, log);
             _objects = Catalog.Index(listing);
@@ -101,7 +101,7 @@ public static class TsdbRestore
             }
             if (!Snapshots.IsName(_requested)) throw new UsageException($"--snapshot '{_requested}' is neither latest nor a snapshot name like 20261124T201502Z");
             var named = _found.Where(s => s.Name == _requested).ToList();
-            if (named.Count == 0) throw new ToolException(ExitCodes.S3ObjectNotFound, $"there is no snapshot {_requested} under {store.Location}");
+            if (named.Count == 0) throw new StoreException(StoreErrorKind.ObjectNotFound, $"there is no snapshot {_requested} under {store.Location}");
             var chosen = named.Find(s => s.Kind == SnapshotKind.Incremental) ?? named[0];
             if (!chosen.Complete) throw new ToolException(ExitCodes.Refused, $"snapshot {_requested} under {store.Location} is incomplete (an interrupted push): not restoring it");
             Candidates = [chosen];
@@ -120,8 +120,8 @@ public static class TsdbRestore
             return null;
         }
 
-        public ToolException NothingToRestore() =>
-            new(ExitCodes.S3ObjectNotFound, $"no complete snapshot under {_store.Location}" +
+        public StoreException NothingToRestore() =>
+            new(StoreErrorKind.ObjectNotFound, $"no complete snapshot under {_store.Location}" +
                 (_found.Count > 0 ? $" ({_found.Count} snapshot(s), none restorable: {_found.Count(s => !s.Complete)} interrupted, the others damaged)" : ""));
     }
 
@@ -148,7 +148,7 @@ public static class TsdbRestore
     }
 
     /// <summary>Lists the prefix, chooses the snapshot and restores it into <paramref name="destination"/>.</summary>
-    public static async Task<TsdbRestoreResult> RestoreAsync(ITsdbStore store, string destination, TsdbRestoreOptions options, ILogger log, CancellationToken cancellationToken)
+    public static async Task<TsdbRestoreResult> RestoreAsync(TsdbStore store, string destination, TsdbRestoreOptions options, ILogger log, CancellationToken cancellationToken)
     {
         var dest = CheckDestination(destination);
         var choice = await ChooseAsync(store, await store.ListAsync("", cancellationToken).ConfigureAwait(false), options.Snapshot, log, cancellationToken).ConfigureAwait(false);
@@ -170,7 +170,7 @@ public static class TsdbRestore
     private sealed class Writer : IDisposable
     {
         private readonly ConcurrentDictionary<string, string> _ready = new(StringComparer.Ordinal);
-        private readonly ITsdbStore store;
+        private readonly TsdbStore store;
         private readonly string root;
         private readonly FileModes modes;
         private readonly ILogger log;
@@ -182,11 +182,11 @@ public static class TsdbRestore
         public ConcurrentDictionary<string, string> FailedGroups { get; } = new(StringComparer.Ordinal);
         public long Failed => Interlocked.Read(ref _failed);
 
-        public Writer(ITsdbStore store, string dest, RestoreChoice choice, TsdbRestoreOptions options, ILogger log)
+        public Writer(TsdbStore store, string dest, RestoreChoice choice, TsdbRestoreOptions options, ILogger log)
         {
             (this.store, root, modes, this.log, _choice) = (store, dest, options.Modes, log, choice);
             var items = choice.Items;
-            if (items.Count == 0) throw new ToolException(ExitCodes.S3ObjectNotFound, $"snapshot {choice.Snapshot} under {store.Location} holds no files: nothing to restore");
+            if (items.Count == 0) throw new StoreException(StoreErrorKind.ObjectNotFound, $"snapshot {choice.Snapshot} under {store.Location} holds no files: nothing to restore");
             if (!options.Force && Directory.Exists(dest) && Directory.EnumerateFileSystemEntries(dest).Any())
                 throw new ToolException(ExitCodes.Refused, $"DEST '{dest}' is not empty: nothing was restored. Restore into an empty directory, or use --force to overwrite.");
             InfraTools.Files.Directories.Create(dest, modes.Directory);
@@ -237,7 +237,7 @@ public static class TsdbRestore
         }
 
         public Task RunAsync(IEnumerable<RestoreItem> items, int parallel, CancellationToken cancellationToken) =>
-            Transfers.RunAsync(items, parallel, store, WriteAsync, (item, ex) =>
+            ParallelTransfers.RunAsync(items, parallel, WriteAsync, (item, ex) =>
             {
                 log.Error("failed to restore {Key}: {Reason}", item.Key, ex.Message);
                 Fail(item);
@@ -260,7 +260,7 @@ public static class TsdbRestore
         {
             var multipart = item.ETag.Contains('-', StringComparison.Ordinal);
             using var md5 = multipart ? null : IncrementalHash.CreateHash(HashAlgorithmName.MD5);
-            using var etag = multipart ? store.CreateETagHasher(item.Size) : null;
+            using var etag = multipart ? new ETagHasher(item.Size) : null;
             var buffer = ArrayPool<byte>.Shared.Rent(128 * 1024);
             long total = 0;
             try
@@ -269,7 +269,7 @@ public static class TsdbRestore
                 while ((read = await body.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
                 {
                     total += read;
-                    if (total > item.Size) throw new TsdbIntegrityException($"download of {item.Key} is longer than its {item.Size} bytes");
+                    if (total > item.Size) throw new StoreException(StoreErrorKind.IntegrityCheckFailed, $"download of {item.Key} is longer than its {item.Size} bytes");
                     md5?.AppendData(buffer, 0, read);
                     etag?.Append(buffer.AsSpan(0, read));
                     await output.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
@@ -279,7 +279,7 @@ public static class TsdbRestore
             {
                 ArrayPool<byte>.Shared.Return(buffer);
             }
-            if (total != item.Size) throw new TsdbIntegrityException($"download of {item.Key} got {total} bytes, expected {item.Size}");
+            if (total != item.Size) throw new StoreException(StoreErrorKind.IntegrityCheckFailed, $"download of {item.Key} got {total} bytes, expected {item.Size}");
             var computed = md5 is not null ? Convert.ToHexStringLower(md5.GetHashAndReset()) : etag!.Finish();
             if (computed == item.ETag) return;
             if (multipart && PartCount(computed) != PartCount(item.ETag))
@@ -287,7 +287,7 @@ public static class TsdbRestore
                 log.Debug("{Key}: its multipart ETag {ETag} has another part size than this store's uploads; only its length was checked", item.Key, item.ETag);
                 return;
             }
-            throw new TsdbIntegrityException($"download of {item.Key} does not match its ETag {item.ETag} (got {computed})");
+            throw new StoreException(StoreErrorKind.IntegrityCheckFailed, $"download of {item.Key} does not match its ETag {item.ETag} (got {computed})");
         }
 
         private static string PartCount(string etag) => etag.Contains('-', StringComparison.Ordinal) ? etag[(etag.LastIndexOf('-') + 1)..] : "1";
