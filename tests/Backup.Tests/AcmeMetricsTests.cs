@@ -1,5 +1,5 @@
 using InfraTools.Backup.Acme;
-using InfraTools.Monitoring;
+using InfraTools.Cli;
 
 namespace InfraTools.Tests;
 
@@ -9,8 +9,9 @@ public class AcmeMetricsTests
     private static async Task<string[]> WriteAsync(TempDir dir, AcmeFile file)
     {
         var path = dir.Combine("backup-acme.prom");
-        await RunMetrics.WriteAsync(path, "backup", "backup", [("name", "acme")], DateTimeOffset.UtcNow, TimeSpan.FromSeconds(1), true,
-            metrics => AcmeMetrics.AddTo(metrics, file));
+        var report = new RunReport("backup", "backup", [("name", "acme")]);
+        report.Gauges.AddRange(AcmeMetrics.Gauges(file));
+        await report.WriteAsync(path, success: true, Serilog.Core.Logger.None);
         return await File.ReadAllLinesAsync(path);
     }
 

@@ -1,9 +1,9 @@
-using InfraTools.Monitoring;
+using InfraTools.Cli;
 
 namespace InfraTools.Backup.Acme;
 
 /// <summary>
-/// Per-certificate textfile metrics of an acme.json, added to a push's <see cref="RunMetrics"/> (which adds its
+/// Per-certificate textfile metrics of an acme.json, added to a push's <see cref="RunReport"/> (which adds its
 /// constant label name=...). They describe the copy in S3 after the push, so that the expiry alert works from the
 /// backup side: the local file when it was uploaded or was already there, the remote one when the push was refused.
 /// </summary>
@@ -12,10 +12,10 @@ public static class AcmeMetrics
     public const string ExpiryTimestamp = "backup_acme_certificate_expiry_timestamp_seconds";
     public const string Certificates = "backup_acme_certificates";
 
-    /// <summary>Every metric name <see cref="AddTo"/> writes (images/prometheus/metric-names.txt, section [backup-acme]).</summary>
+    /// <summary>Every metric name <see cref="Gauges"/> writes (images/prometheus/metric-names.txt, section [backup-acme]).</summary>
     public static readonly IReadOnlyList<string> Names = [ExpiryTimestamp, Certificates];
 
-    public static void AddTo(RunMetrics metrics, AcmeFile file)
+    public static IReadOnlyList<ReportGauge> Gauges(AcmeFile file)
     {
         var expiries = new List<(string[], double)>();
         var counts = new List<(string[], double)>();
@@ -27,8 +27,11 @@ public static class AcmeMetrics
             domains.Sort(StringComparer.Ordinal);
             foreach (var domain in domains) expiries.Add(([resolver.Name, domain], latest[domain].NotAfter!.Value.ToUnixTimeSeconds()));
         }
-        metrics.Gauge(ExpiryTimestamp, "Unix time at which the latest backed-up certificate of the resolver for the domain (main or SAN) expires.",
-            ["resolver", "domain"], expiries);
-        metrics.Gauge(Certificates, "Usable certificates of the resolver in the backed-up acme.json.", ["resolver"], counts);
+        return
+        [
+            new(ExpiryTimestamp, "Unix time at which the latest backed-up certificate of the resolver for the domain (main or SAN) expires.", 0)
+                { Labels = ["resolver", "domain"], Rows = expiries },
+            new(Certificates, "Usable certificates of the resolver in the backed-up acme.json.", 0) { Labels = ["resolver"], Rows = counts },
+        ];
     }
 }
