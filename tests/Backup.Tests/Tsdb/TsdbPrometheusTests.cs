@@ -19,6 +19,13 @@ public class TsdbPrometheusTests
     private const long Window = 7200;
     private static readonly S3Server Server = S3Server.Shared;
 
+    private static async Task<ProcessResult> BackupOk(params string[] args)
+    {
+        var result = await ProcessRunner.RunAsync(RepoPaths.Tool("backup"), args, Server.Environment(), timeout: TimeSpan.FromMinutes(5));
+        Assert.True(result.ExitCode == 0, string.Join(' ', args) + "\n" + result);
+        return result;
+    }
+
     /// <summary>The sample value of a series at a time: series * 1e6 + minutes since the first window.</summary>
     private static double Value(int series, long time, long start) => series * 1_000_000 + (time - start) / 60;
 
@@ -151,11 +158,12 @@ public class TsdbPrometheusTests
         await using (var prometheus = await Prometheus.StartAsync(dir, data, admin: true, scrapeSelf: true))
         {
             await prometheus.WaitForHeadSamplesAsync();
-            // Today's full copy, by the AOT binary: it must stay restorable beside the incremental snapshots.
-            var push = await ProcessRunner.RunAsync(RepoPaths.Tool("backup"), ["push", "--prometheus-snapshot", prometheus.Url, "--snapshot", data, $"s3://{bucket}/prometheus/"],
-                Server.Environment(), timeout: TimeSpan.FromMinutes(5));
-            Assert.True(push.ExitCode == 0, push.ToString());
-            fullCopy = Assert.Single(Catalog.List(await store.ListAsync("", CancellationToken.None)), s => s.Kind == SnapshotKind.FullCopy).Name;
+            // A full copy as earlier versions wrote it (and `backup push --snapshot DIR` of any tree still does), by the AOT
+            // binary: it must stay restorable beside the incremental snapshots.
+            var fullSnapshot = await PrometheusSnapshotApi.CreateAsync(new Uri(prometheus.Url + "/"), data, CancellationToken.None);
+            await BackupOk("push", "--snapshot", fullSnapshot, $"s3://{bucket}/prometheus/");
+            Directory.Delete(fullSnapshot, recursive: true);
+            fullCopy = Assert.Single(Catalog.List(await store.Tsdb.ListAsync("", CancellationToken.None)), s => s.Kind == SnapshotKind.FullCopy).Name;
 
             (first, blocks1) = await SnapshotAndPushAsync(prometheus, data, store);
             Assert.Equal(4, blocks1.Count); // three backfilled blocks and the head cut
@@ -209,15 +217,24 @@ public class TsdbPrometheusTests
         foreach (var (name, (window1Series0, window3)) in expected)
         {
             var restored = dir.Combine("restored-" + name);
-            var result = await TsdbRestore.RestoreAsync(store, restored, new TsdbRestoreOptions { Snapshot = name == third.Name ? null : name }, Logger().Log, CancellationToken.None);
-            Assert.Equal((name, 0L), (result.Snapshot.Name, result.Failed));
+            if (name == third.Name || name == fullCopy)
+            {
+                // The AOT binary: the newest snapshot by default, the full copy by name.
+                var restore = await BackupOk(["restore", .. name == fullCopy ? new[] { "--snapshot", name } : [], $"s3://{bucket}/prometheus/", restored]);
+                Assert.Contains(name == fullCopy ? name + "/ (full copy)" : BucketLayout.ManifestKey(name), Assert.Single(restore.Stderr.Split('\n'), l => l.Contains("restored snapshot", StringComparison.Ordinal)));
+            }
+            else
+            {
+                var result = await TsdbRestore.RestoreAsync(store, restored, new TsdbRestoreOptions { Snapshot = name }, Logger().Log, CancellationToken.None);
+                Assert.Equal((name, 0L), (result.Snapshot.Name, result.Failed));
+            }
             await AssertServesAsync(dir, restored, start, Mid, window1Series0, window3);
         }
 
         // Retention: keep the newest two. The full copy and the first snapshot go; of the blocks, only what neither kept snapshot names.
         var pruned = await TsdbBackup.PruneAsync(store, new RetentionPolicy(2, BlockGrace: TimeSpan.Zero), third.Name, Logger().Log, CancellationToken.None);
         Assert.Equal([fullCopy, first.Name], pruned.Pruned.Select(s => s.Name));
-        var stored = (await store.ListAsync("", CancellationToken.None)).Select(o => o.Key).ToHashSet();
+        var stored = (await store.Tsdb.ListAsync("", CancellationToken.None)).Select(o => o.Key).ToHashSet();
         var needed = second.Manifest!.Keys.Concat(third.Manifest!.Keys).ToHashSet();
         Assert.Subset(stored, needed);
         var onlyFirst = first.Manifest!.Keys.Except(needed).ToList();

@@ -1,3 +1,4 @@
+using InfraTools.Storage;
 using InfraTools.Backup;
 using InfraTools.Backup.Tsdb;
 using InfraTools.Cli;
@@ -182,7 +183,7 @@ public class TsdbS3Tests
         var refused = await Assert.ThrowsAsync<ToolException>(() => Restore(store, latest));
         Assert.Equal(ExitCodes.Refused, refused.ExitCode);
         Assert.Contains("is not empty", refused.Message);
-        Assert.Equal(ExitCodes.S3ObjectNotFound, (await Assert.ThrowsAsync<ToolException>(() => Restore(store, dir.Combine("x"), "20200101T000000Z"))).ExitCode);
+        Assert.Equal(StoreErrorKind.ObjectNotFound, (await Assert.ThrowsAsync<StoreException>(() => Restore(store, dir.Combine("x"), "20200101T000000Z"))).Kind);
         Assert.Equal(ExitCodes.Usage, (await Assert.ThrowsAsync<UsageException>(() => Restore(store, dir.Combine("x"), "yesterday"))).ExitCode);
 
         // A block object only the newest snapshot needs is lost: latest falls back to the one before, by name it is refused.
