@@ -30,19 +30,16 @@ public class AcmeAlertTests
     }
 
     [Theory]
-    [InlineData("< 14 * 86400", "< 14 * 86400")]
     [InlineData("< 14 * 86400", "< 15 * 86400")]
     [InlineData("< 14 * 86400", "< 13 * 86400")]
-    public async Task The_rule_tests_pass_on_the_rule_and_fail_when_it_changes(string from, string to)
-        => await RunMutated(from, to, expectFailure: from != to);
-
-    private static async Task RunMutated(string from, string to, bool expectFailure)
+    public async Task The_rule_tests_fail_when_the_rule_changes(string from, string to)
     {
         using var dir = new TempDir("acme-rules");
         var rules = File.ReadAllText(Path.Combine(PrometheusDir, "alerts.yml"));
         Assert.Contains(Expression, rules, StringComparison.Ordinal);
         File.WriteAllText(dir.Combine("alerts.yml"), rules.Replace(Expression, Expression.Replace(from, to, StringComparison.Ordinal), StringComparison.Ordinal));
-        // Only this alert's test group (the last one), so that the mutated rule is all that is evaluated.
+        // Only this alert's test group (the last one), so that the mutated rule is all that is evaluated
+        // (tests/Stack.Tests runs the whole file on the rules as they are).
         var tests = File.ReadAllText(Path.Combine(PrometheusDir, "alerts.test.yml"));
         var group = tests.IndexOf("  # backup push --acme:", StringComparison.Ordinal);
         Assert.True(group > 0, "no backup push --acme test group in alerts.test.yml");
@@ -50,7 +47,7 @@ public class AcmeAlertTests
 
         var result = await ProcessRunner.RunAsync("promtool", ["test", "rules", dir.Combine("alerts.test.yml")], workingDirectory: dir.Path);
 
-        Assert.True((result.ExitCode != 0) == expectFailure, result.ToString());
-        if (expectFailure) Assert.Contains("alertname: BackedUpCertificateExpiresSoon", result.Output, StringComparison.Ordinal);
+        Assert.True(result.ExitCode != 0, result.ToString());
+        Assert.Contains("alertname: BackedUpCertificateExpiresSoon", result.Output, StringComparison.Ordinal);
     }
 }
