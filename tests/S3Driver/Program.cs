@@ -96,17 +96,30 @@ Cmd("rm-many", "Delete keys in batches (keys as arguments or one per line on std
 }, bucketArg, keys);
 
 var metricsPath = new Argument<string>("path");
-var metricsCommand = new Command("write-metrics", "Write a sample textfile with the shared metrics writer");
+var metricsRegistry = new Option<bool>("--registry") { Description = "Write through a prometheus-net registry (cron's writer) instead of the batch tools' gauges" };
+var metricsCommand = new Command("write-metrics", "Write a sample textfile with the shared metrics writers");
 metricsCommand.Arguments.Add(metricsPath);
+metricsCommand.Options.Add(metricsRegistry);
 ToolHost.SetAction(metricsCommand, tool, parse => parse, (p, c) => new DriverRun(async () =>
 {
-    var registry = Metrics.NewCustomRegistry();
-    var factory = Metrics.WithCustomRegistry(registry);
-    factory.CreateGauge("s3_driver_last_success_timestamp_seconds", "Unix time of the last successful run.").SetToCurrentTimeUtc();
-    factory.CreateGauge("s3_driver_objects", "Objects handled by the last run.").Set(42);
-    factory.CreateGauge("s3_driver_bytes", "Bytes handled by the last run.", "name").WithLabels("acme").Set(1234);
-    factory.CreateCounter("s3_driver_runs_total", "Runs since the counter was created.").Inc();
-    await TextfileMetrics.WriteAsync(registry, p.GetValue(metricsPath)!, c.Stopping);
+    var path = p.GetValue(metricsPath)!;
+    if (p.GetValue(metricsRegistry))
+    {
+        var registry = Metrics.NewCustomRegistry();
+        var factory = Metrics.WithCustomRegistry(registry);
+        factory.CreateGauge("s3_driver_last_success_timestamp_seconds", "Unix time of the last successful run.").SetToCurrentTimeUtc();
+        factory.CreateGauge("s3_driver_objects", "Objects handled by the last run.").Set(42);
+        factory.CreateGauge("s3_driver_bytes", "Bytes handled by the last run.", "name").WithLabels("acme").Set(1234);
+        factory.CreateCounter("s3_driver_runs_total", "Runs since the counter was created.").Inc();
+        await TextfileMetrics.WriteAsync(registry, path, c.Stopping);
+        return ExitCodes.Ok;
+    }
+    await RunMetrics.WriteAsync(path, "s3_driver", "run of the driver", [], DateTimeOffset.UtcNow, TimeSpan.FromSeconds(1.5), success: true, successMetrics: true, metrics =>
+    {
+        metrics.Gauge("s3_driver_objects", "Objects handled by the last run.", 42);
+        metrics.Gauge("s3_driver_bytes", "Bytes handled by the last run.", "name", [("acme", 1234)]);
+        metrics.Gauge("s3_driver_escaped", "A label value with a quote, a backslash and a newline.\nSecond line of help.", "path", [("a\"b\\c\nd", 1)]);
+    });
     return ExitCodes.Ok;
 }));
 root.Subcommands.Add(metricsCommand);

@@ -32,6 +32,14 @@ public class ToolMetricsTests
         var written = Directory.GetFiles(monitoring, "*.prom").SelectMany(NamesIn).ToHashSet(StringComparer.Ordinal);
         var listed = new[] { "content-pull", "backup", "acme-restore" }.SelectMany(tool => KnownMetrics.BySource[tool]).ToHashSet(StringComparer.Ordinal);
         Assert.Equal(listed.Order(), written.Order());
+
+        // The watch mode: the pull's names and its own, in one file; SIGTERM ends it with 0.
+        var watchMetrics = dir.Combine("watch", "content-pull.prom");
+        var watch = await ProcessRunner.RunAsync("timeout", ["--preserve-status", "-s", "TERM", "3", RepoPaths.Tool("content-pull"), $"s3://{bucket}/acme/", dir.Combine("www2"),
+            "--state-dir", dir.Combine("state2"), "--metrics-file", watchMetrics, "--watch", "--poll", "200ms"], env);
+        Assert.True(watch.ExitCode == 0, watch.ToString());
+        var watchListed = KnownMetrics.BySource["content-pull"].Concat(KnownMetrics.BySource["content-pull-watch"]).ToHashSet(StringComparer.Ordinal);
+        Assert.Equal(watchListed.Order(), NamesIn(watchMetrics).ToHashSet(StringComparer.Ordinal).Order());
     }
 
     [Fact]

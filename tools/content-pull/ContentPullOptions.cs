@@ -1,4 +1,5 @@
 using InfraTools.Cli;
+using InfraTools.ContentPull.Watch;
 using InfraTools.Files;
 
 namespace InfraTools.ContentPull;
@@ -14,4 +15,5 @@ public sealed record ContentPullOptions(
     IReadOnlyList<string> Exclude,
     bool Force,
     int? MaxDelete,
-    FileModes Modes);
+    FileModes Modes,
+    WatchOptions? Watch = null);

@@ -9,7 +9,7 @@ namespace InfraTools.Cli;
 
 /// <summary>
 /// One more gauge of a run's textfile: one value, or one value per label value (<see cref="Label"/>), or one per row of
-/// label values (<see cref="Labels"/> and <see cref="Rows"/>; no rows: only its HELP and TYPE are written).
+/// label values (<see cref="Labels"/> and <see cref="Rows"/>; no rows: not written).
 /// </summary>
 public sealed record ReportGauge(string Name, string Help, double Value, string? Label = null, IReadOnlyList<(string LabelValue, double Value)>? Values = null)
 {
@@ -30,6 +30,9 @@ public sealed class RunReport(string metricPrefix, string what, IReadOnlyList<(s
     public IReadOnlyList<(string Name, string Value)> Labels { get; } = labels ?? [];
     public DateTimeOffset Started { get; } = DateTimeOffset.UtcNow;
     public TimeSpan Elapsed => _clock.Elapsed;
+
+    /// <summary>Freezes <see cref="Elapsed"/> at the run's end (a long-running mode renders a finished run's gauges again later).</summary>
+    public void Stop() => _clock.Stop();
 
     /// <summary>Whether the file has PREFIX_last_success_timestamp_seconds and PREFIX_last_run_success (acme-restore reports an outcome instead).</summary>
     public bool SuccessMetrics { get; init; } = true;
@@ -62,21 +65,28 @@ public sealed class RunReport(string metricPrefix, string what, IReadOnlyList<(s
         if (path is null || !WritesMetrics) return;
         try
         {
-            await RunMetrics.WriteAsync(path, MetricPrefix, What, Labels, Started, Elapsed, success, SuccessMetrics, metrics =>
-            {
-                foreach (var gauge in Gauges.Concat(Live?.Invoke() ?? []))
-                {
-                    if (gauge.Labels is { } names) metrics.Gauge(gauge.Name, gauge.Help, [.. names], gauge.Rows ?? []);
-                    else if (gauge.Label is null) metrics.Gauge(gauge.Name, gauge.Help, gauge.Value);
-                    else metrics.Gauge(gauge.Name, gauge.Help, gauge.Label, gauge.Values ?? []);
-                }
-            }).ConfigureAwait(false);
+            await TextfileMetrics.WriteAsync(Render(path, success), path).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             log.Error("cannot write the metrics file {Path}: {Reason}", path, ex.Message);
         }
     }
+
+    /// <summary>
+    /// The textfile's content, with <paramref name="more"/> gauges (a long-running mode's own) after the run's; the
+    /// last success time is kept from the file at <paramref name="path"/> when this run failed.
+    /// </summary>
+    public byte[] Render(string? path, bool success, IEnumerable<ReportGauge>? more = null) =>
+        RunMetrics.Render(path, MetricPrefix, What, Labels, Started, Elapsed, success, SuccessMetrics, metrics =>
+        {
+            foreach (var gauge in Gauges.Concat(Live?.Invoke() ?? []).Concat(more ?? []))
+            {
+                if (gauge.Labels is { } names) metrics.Gauge(gauge.Name, gauge.Help, [.. names], gauge.Rows ?? []);
+                else if (gauge.Label is null) metrics.Gauge(gauge.Name, gauge.Help, gauge.Value);
+                else metrics.Gauge(gauge.Name, gauge.Help, gauge.Label, gauge.Values ?? []);
+            }
+        });
 
     /// <summary>A sync run's files per outcome (one label value per outcome) and the bytes it transferred.</summary>
     public static IEnumerable<ReportGauge> FilesByOutcome(SyncStats stats, string filesMetric, string filesHelp, string transferred, string bytesMetric, string bytesHelp) =>

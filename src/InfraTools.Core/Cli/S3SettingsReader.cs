@@ -59,6 +59,13 @@ public static partial class S3SettingsReader
             sessionToken is null ? null : new Secret(sessionToken.Value), region?.Value ?? DefaultRegion, addressing) { IoTimeout = ioTimeout };
     }
 
+    /// <summary>
+    /// A setting that may be a secret: the variable NAME, or the content of the file NAME_FILE points at (one
+    /// trailing newline removed); null when neither is set; a configuration error (exit 3) when both are, or the
+    /// file cannot be read or is empty.
+    /// </summary>
+    public static string? ReadVariable(string name, Func<string, string?> environment) => Lookup([name], environment)?.Value;
+
     /// <summary>A value and the name of the variable or flag it came from, for error messages.</summary>
     private sealed record Setting(string Name, string Value);
 

@@ -1,5 +1,3 @@
-using Prometheus;
-
 namespace InfraTools.Monitoring;
 
 /// <summary>
@@ -9,51 +7,58 @@ namespace InfraTools.Monitoring;
 /// </summary>
 public sealed class RunMetrics
 {
-    private readonly MetricFactory _factory;
+    private readonly GaugeFamilies _gauges;
     private readonly string[] _labelNames;
     private readonly string[] _labelValues;
 
-    private RunMetrics(MetricFactory factory, IReadOnlyList<(string Name, string Value)> labels)
+    private RunMetrics(GaugeFamilies gauges, IReadOnlyList<(string Name, string Value)> labels)
     {
-        _factory = factory;
+        _gauges = gauges;
         _labelNames = labels.Select(l => l.Name).ToArray();
         _labelValues = labels.Select(l => l.Value).ToArray();
     }
 
     /// <summary>Adds a gauge with the constant labels.</summary>
-    public void Gauge(string name, string help, double value) =>
-        _factory.CreateGauge(name, help, _labelNames).WithLabels(_labelValues).Set(value);
+    public void Gauge(string name, string help, double value) => _gauges.Set(name, help, _labelNames, _labelValues, value);
 
     /// <summary>Adds a gauge with the constant labels plus one more label per value.</summary>
     public void Gauge(string name, string help, string label, IEnumerable<(string LabelValue, double Value)> values)
     {
-        var gauge = _factory.CreateGauge(name, help, [.. _labelNames, label]);
-        foreach (var (labelValue, value) in values) gauge.WithLabels([.. _labelValues, labelValue]).Set(value);
+        string[] names = [.. _labelNames, label];
+        foreach (var (labelValue, value) in values) _gauges.Set(name, help, names, [.. _labelValues, labelValue], value);
     }
 
     /// <summary>Adds a gauge with the constant labels plus <paramref name="labels"/>, one series per entry of <paramref name="values"/>
-    /// (its label values in the order of <paramref name="labels"/>). With no values only the gauge's HELP and TYPE are written.</summary>
+    /// (its label values in the order of <paramref name="labels"/>). With no values the gauge is not written.</summary>
     public void Gauge(string name, string help, string[] labels, IEnumerable<(string[] LabelValues, double Value)> values)
     {
-        var gauge = _factory.CreateGauge(name, help, [.. _labelNames, .. labels]);
-        foreach (var (labelValues, value) in values) gauge.WithLabels([.. _labelValues, .. labelValues]).Set(value);
+        string[] names = [.. _labelNames, .. labels];
+        foreach (var (labelValues, value) in values) _gauges.Set(name, help, names, [.. _labelValues, .. labelValues], value);
     }
 
     /// <summary>Writes the file; without <paramref name="successMetrics"/> only the run's time and duration are standard (acme-restore reports an outcome instead).</summary>
     public static async Task WriteAsync(string path, string prefix, string what, IReadOnlyList<(string Name, string Value)> labels,
         DateTimeOffset started, TimeSpan duration, bool success, bool successMetrics, Action<RunMetrics> addMore)
     {
-        var registry = Metrics.NewCustomRegistry();
-        var metrics = new RunMetrics(Metrics.WithCustomRegistry(registry), labels);
+        var text = Render(path, prefix, what, labels, started, duration, success, successMetrics, addMore);
+        await TextfileMetrics.WriteAsync(text, path).ConfigureAwait(false);
+    }
+
+    /// <summary>The file's content (the last success time kept from the file at <paramref name="path"/> when this run failed; null: none kept).</summary>
+    public static byte[] Render(string? path, string prefix, string what, IReadOnlyList<(string Name, string Value)> labels,
+        DateTimeOffset started, TimeSpan duration, bool success, bool successMetrics, Action<RunMetrics> addMore)
+    {
+        var gauges = new GaugeFamilies();
+        var metrics = new RunMetrics(gauges, labels);
         var lastSuccessName = $"{prefix}_last_success_timestamp_seconds";
         var labelText = string.Join(',', labels.Select(l => $"{l.Name}=\"{l.Value}\""));
         var startedSeconds = started.ToUnixTimeMilliseconds() / 1000.0;
-        var lastSuccess = success ? startedSeconds : TextfileMetrics.ReadSample(path, lastSuccessName, labelText);
+        var lastSuccess = success ? startedSeconds : path is null ? null : TextfileMetrics.ReadSample(path, lastSuccessName, labelText);
         if (successMetrics && lastSuccess is { } value) metrics.Gauge(lastSuccessName, $"Unix time at which the last fully successful {what} started.", value);
         metrics.Gauge($"{prefix}_last_run_timestamp_seconds", $"Unix time at which the last {what} started.", startedSeconds);
         if (successMetrics) metrics.Gauge($"{prefix}_last_run_success", $"1 if the last {what} succeeded completely, else 0.", success ? 1 : 0);
         metrics.Gauge($"{prefix}_last_run_duration_seconds", $"How long the last {what} took.", duration.TotalSeconds);
         addMore(metrics);
-        await TextfileMetrics.WriteAsync(registry, path).ConfigureAwait(false);
+        return gauges.ToText();
     }
 }

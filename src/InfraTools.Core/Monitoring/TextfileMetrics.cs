@@ -5,19 +5,32 @@ using Prometheus;
 namespace InfraTools.Monitoring;
 
 /// <summary>
-/// Writes a prometheus-net registry as a node_exporter textfile: Prometheus text format 0.0.4, no timestamps,
+/// Writes metrics (a batch run's gauges, or cron's prometheus-net registry) as a node_exporter textfile: Prometheus text format 0.0.4, no timestamps,
 /// written to a temporary name that does not end in .prom in the same directory, fsynced, made 0644 (node_exporter
 /// skips files it cannot read) and renamed over the target, so the collector never sees half a file.
 /// </summary>
 public static class TextfileMetrics
 {
+    /// <summary>A prometheus-net registry (cron's metrics).</summary>
     public static async Task WriteAsync(CollectorRegistry registry, string path, CancellationToken cancellationToken = default)
     {
-        if (!path.EndsWith(".prom", StringComparison.Ordinal))
-            throw new ArgumentException($"metrics file '{path}' must end in .prom, or node_exporter's textfile collector ignores it", nameof(path));
+        CheckPath(path);
         using var buffer = new MemoryStream();
         await registry.CollectAndExportAsTextAsync(buffer, ExpositionFormat.PrometheusText, cancellationToken).ConfigureAwait(false);
         await AtomicFile.WriteAsync(path, buffer.ToArray(), AtomicFile.ReadableByAll, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Exposition text already made (<see cref="GaugeFamilies"/>, a batch run's metrics).</summary>
+    public static async Task WriteAsync(byte[] text, string path, CancellationToken cancellationToken = default)
+    {
+        CheckPath(path);
+        await AtomicFile.WriteAsync(path, text, AtomicFile.ReadableByAll, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static void CheckPath(string path)
+    {
+        if (!path.EndsWith(".prom", StringComparison.Ordinal))
+            throw new ArgumentException($"metrics file '{path}' must end in .prom, or node_exporter's textfile collector ignores it", nameof(path));
     }
 
     /// <summary>
