@@ -296,6 +296,15 @@ public class BackupTests
                 static_configs:
                   - targets: ['127.0.0.1:{{port}}']
             """);
+        // One persisted block from two days ago (backfilled), beside the head that each snapshot cuts anew.
+        var backfillTime = (DateTimeOffset.UtcNow.ToUnixTimeSeconds() - 2 * 86400) / 7200 * 7200;
+        var openMetrics = dir.Write("backfill.om", "# TYPE backfilled gauge\n" +
+            string.Concat(Enumerable.Range(0, 120).Select(m => $"backfilled{{series=\"a\"}} {m} {backfillTime + 60 * m}\n")) + "# EOF\n");
+        var backfill = await ProcessRunner.RunAsync("promtool", ["tsdb", "create-blocks-from", "openmetrics", "--quiet", openMetrics, data], timeout: TimeSpan.FromMinutes(2));
+        Assert.True(backfill.ExitCode == 0, backfill.ToString());
+        var block = Path.GetFileName(Assert.Single(Directory.GetDirectories(data)));
+        var blockBytes = Directory.EnumerateFiles(Path.Combine(data, block), "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length);
+        var metrics = dir.Combine("backup-prometheus.prom");
         double sampleTime;
         using (var prometheus = StartPrometheus(config, data, port, adminApi: true))
         {
@@ -303,9 +312,26 @@ public class BackupTests
             {
                 sampleTime = await WaitForSampleAsync(port);
                 var result = await BackupOk("push", "--name", "prometheus", "--prometheus-snapshot", $"http://127.0.0.1:{port}", "--snapshot",
-                    "--metrics-file", dir.Combine("backup-prometheus.prom"), data, $"s3://{bucket}/prometheus/");
+                    "--metrics-file", metrics, data, $"s3://{bucket}/prometheus/");
                 Assert.Contains("Prometheus made snapshot", result.Stderr);
                 Assert.Empty(Directory.GetDirectories(Path.Combine(data, "snapshots"))); // deleted after the upload
+                var firstKeys = await KeysAsync(bucket, "prometheus/");
+                var firstManifest = Assert.Single(firstKeys, k => k.StartsWith("prometheus/snapshots/", StringComparison.Ordinal));
+                Assert.Contains($"prometheus/blocks/{block}/index", firstKeys);
+
+                // The next day's push (a second later here) uploads only the new head cut: the backfilled block is reused.
+                await Task.Delay(1100);
+                await BackupOk("push", "--name", "prometheus", "--prometheus-snapshot", $"http://127.0.0.1:{port}", "--snapshot", "--keep-last", "1",
+                    "--metrics-file", metrics, data, $"s3://{bucket}/prometheus/");
+                var lines = await File.ReadAllLinesAsync(metrics);
+                Assert.Contains($"backup_last_run_reused_bytes{{name=\"prometheus\"}} {blockBytes}", lines);
+                Assert.Contains("backup_last_run_pruned_snapshots{name=\"prometheus\"} 1", lines);
+                var uploaded = double.Parse(lines.Single(l => l.StartsWith("backup_last_run_uploaded_bytes{", StringComparison.Ordinal)).Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
+                Assert.InRange(uploaded, 1, double.Parse(lines.Single(l => l.StartsWith("backup_snapshot_bytes{", StringComparison.Ordinal)).Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture) - blockBytes);
+                var secondKeys = await KeysAsync(bucket, "prometheus/");
+                Assert.DoesNotContain(firstManifest, secondKeys); // pruned: --keep-last 1
+                Assert.Single(secondKeys, k => k.StartsWith("prometheus/snapshots/", StringComparison.Ordinal));
+                Assert.Contains($"prometheus/blocks/{block}/index", secondKeys); // still named by the kept snapshot
             }
             finally
             {
@@ -327,6 +353,9 @@ public class BackupTests
             var series = json.RootElement.GetProperty("data").GetProperty("result");
             Assert.Equal(1, series.GetArrayLength());
             Assert.Equal("self", series[0].GetProperty("metric").GetProperty("job").GetString());
+            var backfilled = await Net.GetWhenUpAsync($"http://127.0.0.1:{port2}/api/v1/query?query=backfilled&time={backfillTime + 60 * 30}", TimeSpan.FromSeconds(10));
+            using var old = JsonDocument.Parse(backfilled);
+            Assert.Equal("30", old.RootElement.GetProperty("data").GetProperty("result")[0].GetProperty("value")[1].GetString());
         }
         finally
         {

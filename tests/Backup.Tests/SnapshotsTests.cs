@@ -1,3 +1,4 @@
+using InfraTools.Backup.Tsdb;
 using InfraTools.Backup;
 using InfraTools.Storage;
 
@@ -49,9 +50,11 @@ public class SnapshotsTests
         var infos = snapshots.Select(s =>
         {
             var parts = s.Split(':');
-            return new SnapshotInfo(parts[0], parts[1].EndsWith('+'), T0.AddMinutes(int.Parse(parts[1][..^1])));
+            return new SnapshotRef(parts[0], SnapshotKind.FullCopy, T0.AddMinutes(int.Parse(parts[1][..^1])), parts[1].EndsWith('+'));
         }).OrderBy(s => s.Time).ToList();
 
-        Assert.Equal(expected, Snapshots.ToPrune(infos, keep, justWritten));
+        // --keep-last alone: the one retention policy behaves as the old keep-N pruning did.
+        var decision = Retention.Decide(infos, new RetentionPolicy(keep), justWritten);
+        Assert.Equal(expected, decision.Prune.Select(s => s.Name).Order(StringComparer.Ordinal));
     }
 }

@@ -94,12 +94,12 @@ public partial class CrontabTests
     {
         var jobs = Jobs("backup");
         var acme = jobs.Single(j => j.Options.Contains("name=backup-acme")).Job;
-        Assert.StartsWith("*/5 * * * * backup push --name acme --require-json ", acme);
+        Assert.StartsWith("*/5 * * * * backup push --name acme --acme ", acme);
         Assert.Contains("--metrics-file /monitoring/backup-acme.prom", acme);
         Assert.EndsWith("/acme/acme.json \"s3://$BACKUP_BUCKET/acme/acme.json\"", acme);
         var prometheus = jobs.Single(j => j.Options.Contains("name=backup-prometheus")).Job;
         Assert.Matches("^\\d+ \\d+ \\* \\* \\* backup push --name prometheus ", prometheus);
-        Assert.Contains("--prometheus-snapshot http://prometheus:9090 --snapshot --keep-last 7", prometheus);
+        Assert.Contains("--prometheus-snapshot http://prometheus:9090 --snapshot --keep-last 7 --keep-daily 7 --keep-weekly 4", prometheus);
         Assert.Contains("--metrics-file /monitoring/backup-prometheus.prom", prometheus);
         Assert.EndsWith("/prometheus \"s3://$BACKUP_BUCKET/prometheus/\"", prometheus);
         // Where acme-restore on a fresh server looks is where the backup puts it.

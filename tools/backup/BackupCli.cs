@@ -33,7 +33,14 @@ public static class BackupCli
         private static readonly Option<bool> RequireJson = new("--require-json") { Description = $"SRC is a single JSON file (acme.json): upload it only if it parses, reading it up to {JsonAttempts} times" };
         private static readonly Option<bool> Delete = new("--delete") { Description = "Delete remote objects under the prefix that no longer exist locally (after all uploads succeeded)" };
         private static readonly Option<bool> Snapshot = new("--snapshot") { Description = "Upload into a new timestamped prefix (TARGET/yyyyMMddTHHmmssZ/) instead of mirroring into TARGET" };
-        private static readonly Option<int?> KeepLast = Options.AtLeast("--keep-last", "With --snapshot: keep the N newest complete snapshots, delete older ones", 1, "must be at least 1");
+        private static readonly Option<int?> KeepLast = Options.AtLeast("--keep-last", "With --snapshot: keep the N newest complete snapshots, delete older ones (with --keep-daily/-weekly/-monthly: always keep the N newest, default 3)", 1, "must be at least 1");
+        private static readonly Option<int?> KeepDaily = Options.AtLeast("--keep-daily", "With --snapshot: also keep the newest snapshot of each of the N most recent days that have one (counted in snapshots, not calendar days)", 0, "must be 0 or more");
+        private static readonly Option<int?> KeepWeekly = Options.AtLeast("--keep-weekly", "With --snapshot: also keep the newest snapshot of each of the N most recent ISO weeks that have one", 0, "must be 0 or more");
+        private static readonly Option<int?> KeepMonthly = Options.AtLeast("--keep-monthly", "With --snapshot: also keep the newest snapshot of each of the N most recent months that have one", 0, "must be 0 or more");
+        private static readonly Option<bool> Acme = new("--acme")
+        {
+            Description = "SRC is Traefik's acme.json (implies --require-json): refuse to replace a copy in S3 that holds a certificate for a domain the local file lacks, a later expiry or an ACME account (unless --force); write per-certificate expiry metrics",
+        };
         private static readonly Option<Uri?> PrometheusSnapshot = new("--prometheus-snapshot")
         {
             Description = "Ask the Prometheus at URL for a TSDB snapshot (needs --web.enable-admin-api), upload it from SRC/snapshots/NAME, then delete it; SRC is Prometheus' data directory",
@@ -53,7 +60,7 @@ public static class BackupCli
             HelpName = "DIR",
         };
         private static readonly Option<string[]> Exclude = new("--exclude") { Description = "Skip local paths matching GLOB (repeatable; same rules as content-pull)", HelpName = "GLOB" };
-        private static readonly Option<bool> Force = new("--force") { Description = "With --delete, mirror even an empty SRC (deleting every remote object under the prefix); with --snapshot, write a snapshot of an empty SRC" };
+        private static readonly Option<bool> Force = new("--force") { Description = "With --delete, mirror even an empty SRC (deleting every remote object under the prefix); with --snapshot, write a snapshot of an empty SRC; with --acme, replace a copy in S3 that holds more" };
         private static readonly Option<int> Parallel = ParallelOption(8);
         private static readonly Option<string[]> EncryptTo = new("--encrypt-to")
         {
@@ -71,7 +78,7 @@ public static class BackupCli
             var command = new Command("push", "Upload a file or a directory tree to S3: only what changed, checked, in parallel.");
             command.Arguments.Add(Source);
             command.Arguments.Add(Target);
-            foreach (var option in new Option[] { Name, RequireJson, Delete, Snapshot, KeepLast, PrometheusSnapshot, StateDirectory, Exclude, Force, Parallel, EncryptTo, EncryptToFile })
+            foreach (var option in new Option[] { Name, RequireJson, Acme, Delete, Snapshot, KeepLast, KeepDaily, KeepWeekly, KeepMonthly, PrometheusSnapshot, StateDirectory, Exclude, Force, Parallel, EncryptTo, EncryptToFile })
                 command.Options.Add(option);
             command.Options.Add(CommonOptions.MetricsFile);
             Name.Validators.Add(result =>
@@ -80,9 +87,12 @@ public static class BackupCli
                 if (!(name.Length is > 0 and <= 64 && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.')))
                     result.AddError($"--name '{name}' must be letters, digits, '-', '_' or '.', e.g. acme or prometheus");
             });
-            Options.Requires(command, KeepLast, Snapshot, "--keep-last only applies with --snapshot");
+            foreach (var keep in new[] { KeepLast, KeepDaily, KeepWeekly, KeepMonthly })
+                Options.Requires(command, keep, Snapshot, $"{keep.Name} only applies with --snapshot");
             Options.Exclusive(command, Snapshot, Delete, "each snapshot is a new prefix; use --keep-last to prune");
             Options.Exclusive(command, RequireJson, PrometheusSnapshot);
+            Options.Exclusive(command, Acme, PrometheusSnapshot);
+            Options.Exclusive(command, Acme, Delete);
             ToolHost.SetAction(command, Tool, Bind, (options, context) => new PushRun(options, context));
             return command;
         }
@@ -91,7 +101,7 @@ public static class BackupCli
             parse.GetValue(Source)!,
             parse.GetValue(Target)!,
             parse.GetValue(Name)!,
-            parse.GetValue(RequireJson),
+            parse.GetValue(RequireJson) || parse.GetValue(Acme),
             parse.GetValue(Delete),
             parse.GetValue(Snapshot),
             parse.GetValue(KeepLast),
@@ -101,7 +111,9 @@ public static class BackupCli
             parse.GetValue(Force),
             parse.GetValue(Parallel),
             parse.GetValue(EncryptTo) ?? [],
-            parse.GetValue(EncryptToFile) ?? []);
+            parse.GetValue(EncryptToFile) ?? [],
+            parse.GetValue(Acme),
+            new RetentionCounts(parse.GetValue(KeepDaily), parse.GetValue(KeepWeekly), parse.GetValue(KeepMonthly)));
     }
 
     private static class Restore

@@ -18,7 +18,12 @@ public sealed record PushOptions(
     bool Force,
     int Parallel,
     IReadOnlyList<string> EncryptTo,
-    IReadOnlyList<string> EncryptToFiles);
+    IReadOnlyList<string> EncryptToFiles,
+    bool Acme = false,
+    RetentionCounts? Keep = null);
+
+/// <summary>--keep-daily/--keep-weekly/--keep-monthly (GFS, counted in snapshots), null where not given.</summary>
+public sealed record RetentionCounts(int? Daily, int? Weekly, int? Monthly);
 
 /// <summary>A `backup restore` command line, bound once and already checked by the parser.</summary>
 public sealed record RestoreOptions(

@@ -1,4 +1,6 @@
 using System.Text;
+using InfraTools.Backup.Acme;
+using InfraTools.Backup.Tsdb;
 using InfraTools.Cli;
 using InfraTools.Crypto;
 using InfraTools.Files;
@@ -10,8 +12,10 @@ namespace InfraTools.Backup;
 
 /// <summary>
 /// One `backup push`: a single file (put when it differs), or a directory tree with the sync engine (local →
-/// bucket): mirrored into the prefix with a manifest, or as a new timestamped snapshot completed by a marker,
-/// optionally from a fresh Prometheus TSDB snapshot; then old snapshots pruned.
+/// bucket): mirrored into the prefix with a manifest, or as a new timestamped snapshot completed by a marker; a
+/// fresh Prometheus TSDB snapshot with --snapshot as an incremental snapshot (each block uploaded once, a manifest
+/// naming them: <see cref="TsdbBackup"/>); then old snapshots pruned by one retention policy. With --acme the file
+/// must not lose what the copy in S3 holds (<see cref="AcmeGuard"/>).
 /// </summary>
 public sealed class PushRun(PushOptions options, ToolContext context) : IToolRun
 {
@@ -50,7 +54,9 @@ public sealed class PushRun(PushOptions options, ToolContext context) : IToolRun
             context.Log.Information("Prometheus made snapshot {Directory}", snapshotDirectory);
             try
             {
-                pushed = await PushTreeAsync(store, snapshotDirectory, stateful: false).ConfigureAwait(false);
+                pushed = options.Snapshot
+                    ? await PushIncrementalAsync(store, snapshotDirectory).ConfigureAwait(false)
+                    : await PushTreeAsync(store, snapshotDirectory, stateful: false).ConfigureAwait(false);
             }
             finally
             {
@@ -73,8 +79,8 @@ public sealed class PushRun(PushOptions options, ToolContext context) : IToolRun
             throw new ToolException(ExitCodes.Refused, $"SRC '{source}' does not exist: nothing was backed up");
         }
 
-        if (options.Snapshot && pushed.Complete && options.KeepLast is { } keep)
-            await PruneAsync(store, keep, pushed.Snapshot).ConfigureAwait(false);
+        if (options.Snapshot && pushed.Complete && RetentionPolicy.FromOptions(options.KeepLast, options.Keep?.Daily, options.Keep?.Weekly, options.Keep?.Monthly) is { } policy)
+            await PruneAsync(store, policy, pushed.Snapshot).ConfigureAwait(false);
 
         Report.LogSync(context.Log, $"backup {options.Name}: pushed", source, "to", options.Target.ToString(), _stats, "uploaded", pushed.Complete);
         return pushed.Complete ? ExitCodes.Ok : ExitCodes.PartialFailure;
@@ -107,17 +113,20 @@ public sealed class PushRun(PushOptions options, ToolContext context) : IToolRun
                 {
                     context.Log.Debug("{Key} already holds this content", key);
                     _stats.AddUnchanged();
+                    if (options.Acme) Report.Gauges.AddRange(AcmeMetrics.Gauges(AcmeFile.Parse(content)));
                     return (true, null);
                 }
                 break;
             }
         }
+        if (options.Acme) await GuardAcmeAsync(store, content!, snapshotName is null ? key : await LatestSnapshotKeyAsync(store, fileName).ConfigureAwait(false)).ConfigureAwait(false);
 
         if (snapshotName is not null) await WarnAboutFutureNamesAsync(store, snapshotName).ConfigureAwait(false);
         await store.PutAsync(target.Bucket, key, data, size, cancellationToken: context.Stopping).ConfigureAwait(false);
         _stats.AddTransferred(size);
         context.Log.Debug("uploaded {Key} ({Bytes} bytes)", key, size);
         if (snapshotName is not null) await MarkCompleteAsync(store, snapshotName).ConfigureAwait(false);
+        if (options.Acme) Report.Gauges.AddRange(AcmeMetrics.Gauges(AcmeFile.Parse(content)));
         return (true, snapshotName);
     }
 
@@ -157,17 +166,103 @@ public sealed class PushRun(PushOptions options, ToolContext context) : IToolRun
             new SyncOptions(Delete: false, new SafetyOptions(EmptySourceRule.Allow, options.Force, MaxDelete: null), Parallel: 1),
             context.Log);
         var plan = await session.PlanAsync(source, target.ToString(), context.Stopping).ConfigureAwait(false);
+        if (options.Acme && (plan.Transfers.Count > 0 || plan.Checks.Count > 0))
+        {
+            var remoteExists = snapshotName is null ? existing.Count > 0 : await LatestSnapshotKeyAsync(store, Path.GetFileName(source)).ConfigureAwait(false) is not null;
+            GuardEncryptedAcme(content!, remoteExists);
+        }
         if (snapshotName is not null) await WarnAboutFutureNamesAsync(store, snapshotName).ConfigureAwait(false);
         await session.RunAsync(plan, _stats, context.Stopping).ConfigureAwait(false);
+        if (options.Acme) Report.Gauges.AddRange(AcmeMetrics.Gauges(AcmeFile.Parse(content)));
         var complete = _stats.Failed == 0 && plan.Skipped.Count == 0;
         if (snapshotName is not null && complete) await MarkCompleteAsync(store, snapshotName).ConfigureAwait(false);
         return (complete, snapshotName);
+    }
+
+    /// <summary>
+    /// --acme with --encrypt-to: the pusher holds only recipients, so it cannot read the encrypted copy in S3 to compare.
+    /// It refuses (exit 5, nothing uploaded, unless --force) to replace an existing copy with a file that protects
+    /// nothing, no usable certificate or no account key: the fresh-Traefik case the guard exists for. A file that
+    /// lacks only some of the remote's domains cannot be told apart here (docs/acme-guard.md).
+    /// </summary>
+    private void GuardEncryptedAcme(byte[] content, bool remoteExists)
+    {
+        if (!remoteExists) return;
+        var local = AcmeFile.Parse(content);
+        var certificates = local.Certificates.Count(c => c.IsUsable);
+        var account = local.Resolvers.Any(r => r.Account?.HasKey == true);
+        if (certificates > 0 && account) return;
+        var what = certificates == 0 && !account ? "no usable certificate and no account key" : certificates == 0 ? "no usable certificate" : "no account key";
+        var refusal = $"the local acme.json has {what}, and the encrypted copy in S3 ({options.Target}) cannot be read without the identity to compare: " +
+            "refusing to replace it (a Traefik that started without a restore writes such a file); restore it first, or push with --force";
+        if (options.Force)
+        {
+            context.Log.Warning("replacing the encrypted copy anyway (--force): {Refusal}", refusal);
+            return;
+        }
+        throw new ToolException(ExitCodes.Refused, refusal);
     }
 
     private string StateDirectory() =>
         options.StateDirectory is { Length: > 0 } given ? given
         : context.Environment("BACKUP_STATE_DIR") is { Length: > 0 } fromEnvironment ? fromEnvironment
         : BackupCli.DefaultStateDirectory;
+
+    /// <summary>
+    /// --acme: refuses (exit 5, nothing uploaded) to replace the copy at <paramref name="remoteKey"/> when it holds a
+    /// certificate, a later expiry or an account the local file lacks, unless --force. A refused push reports the
+    /// metrics of the copy in S3, which stays.
+    /// </summary>
+    private async Task GuardAcmeAsync(S3Store store, byte[] local, string? remoteKey)
+    {
+        byte[]? remote = null;
+        if (remoteKey is not null)
+        {
+            try
+            {
+                using var buffer = new MemoryStream();
+                await store.GetAsync(options.Target.Bucket, remoteKey, async (body, info, ct) =>
+                {
+                    if (info.Size > MaxJsonBytes) throw new ToolException(ExitCodes.Refused, $"the copy in S3 {options.Target.Describe(remoteKey)} is larger than {MaxJsonBytes} bytes: not an acme.json; nothing was uploaded");
+                    await body.CopyToAsync(buffer, ct).ConfigureAwait(false);
+                }, cancellationToken: context.Stopping).ConfigureAwait(false);
+                remote = buffer.ToArray();
+            }
+            catch (StoreException ex) when (ex.Kind == StoreErrorKind.ObjectNotFound)
+            {
+            }
+        }
+        var verdict = AcmeGuard.Check(local, remote, DateTimeOffset.UtcNow);
+        foreach (var warning in verdict.Warnings) context.Log.Warning("{Warning}", warning);
+        if (verdict.Allowed) return;
+        if (options.Force)
+        {
+            context.Log.Warning("replacing {Key} anyway (--force): {Refusal}", options.Target.Describe(remoteKey!), verdict.Refusal);
+            return;
+        }
+        Report.Gauges.AddRange(AcmeMetrics.Gauges(AcmeFile.Parse(remote!)));
+        throw new ToolException(ExitCodes.Refused, verdict.Refusal!);
+    }
+
+    /// <summary>The key of the file in the newest complete snapshot (what a restore would take), or null.</summary>
+    private async Task<string?> LatestSnapshotKeyAsync(S3Store store, string fileName)
+    {
+        var target = options.Target;
+        var listing = await store.ListAsync(target.Bucket, target.Prefix, context.Stopping).ToListAsync(context.Stopping).ConfigureAwait(false);
+        return Snapshots.Find(listing, target.Prefix).LastOrDefault(s => s.Complete) is { } newest ? $"{target.Prefix}{newest.Name}/{fileName}" : null;
+    }
+
+    /// <summary>An incremental snapshot of a Prometheus TSDB snapshot: only blocks not yet in the bucket are uploaded, then the manifest.</summary>
+    private async Task<(bool, string?)> PushIncrementalAsync(S3Store store, string snapshotDirectory)
+    {
+        var tsdb = new TsdbStore(store, options.Target.Bucket, options.Target.Prefix);
+        var pushed = await TsdbBackup.PushAsync(tsdb, snapshotDirectory,
+            new TsdbPushOptions { Source = Path.GetFileName(snapshotDirectory), Parallel = options.Parallel, Force = options.Force, Stats = _stats },
+            context.Log, context.Stopping).ConfigureAwait(false);
+        Report.Gauges.Add(new("backup_last_run_reused_bytes", "Bytes of the snapshot already in the bucket (blocks uploaded by earlier runs).", pushed.ReusedBytes));
+        Report.Gauges.Add(new("backup_snapshot_bytes", "Bytes of the last complete snapshot (its blocks, uploaded now or before).", pushed.Manifest?.Bytes ?? 0));
+        return (pushed.Complete, pushed.Name);
+    }
 
     /// <summary>Uploads a directory tree with the sync engine: everything into a new snapshot, or only what changed into the mirror prefix.</summary>
     private async Task<(bool, string?)> PushTreeAsync(S3Store store, string source, bool stateful)
@@ -206,19 +301,16 @@ public sealed class PushRun(PushOptions options, ToolContext context) : IToolRun
     }
 
     /// <summary>
-    /// Keeps the newest <paramref name="keep"/> complete snapshots by the server's clock, and always the one just
-    /// written; deletes older ones and incomplete leftovers older than the newest complete one.
+    /// Applies the retention policy to the snapshots under the prefix, full copies and incremental ones together, by
+    /// the server's clock, never the one just written; then deletes the block objects no kept snapshot names.
     /// </summary>
-    private async Task PruneAsync(S3Store store, int keep, string? justWritten)
+    private async Task PruneAsync(S3Store store, RetentionPolicy policy, string? justWritten)
     {
-        var target = options.Target;
-        var listing = await store.ListAsync(target.Bucket, target.Prefix, context.Stopping).ToListAsync(context.Stopping).ConfigureAwait(false);
-        var doomed = Snapshots.ToPrune(Snapshots.Find(listing, target.Prefix), keep, justWritten).ToHashSet(StringComparer.Ordinal);
-        if (doomed.Count == 0) return;
-        var keys = listing.Where(o => doomed.Any(d => o.Key.StartsWith($"{target.Prefix}{d}/", StringComparison.Ordinal))).Select(o => o.Key).ToList();
-        var failures = await store.DeleteManyAsync(target.Bucket, keys, context.Stopping).ConfigureAwait(false);
-        if (failures.Count > 0) throw new StoreException(StoreErrorKind.ServerError, $"pruning old snapshots failed for {failures.Count} object(s), e.g. {failures[0].Key}: {failures[0].Error}");
-        foreach (var name in doomed.Order(StringComparer.Ordinal)) context.Log.Information("pruned snapshot {Snapshot}", $"{target.Prefix}{name}/");
+        var pruned = await TsdbBackup.PruneAsync(new TsdbStore(store, options.Target.Bucket, options.Target.Prefix), policy, justWritten, context.Log, context.Stopping)
+            .ConfigureAwait(false);
+        Report.Gauges.Add(new("backup_snapshots_kept", "Complete snapshots under the prefix after pruning.", pruned.Kept.Count));
+        Report.Gauges.Add(new("backup_last_run_pruned_snapshots", "Snapshots the last run pruned.", pruned.Pruned.Count));
+        Report.Gauges.Add(new("backup_last_run_deleted_block_bytes", "Bytes of unreferenced block objects the last run deleted.", pruned.BlockBytesDeleted));
     }
 
     /// <summary>Warns when existing snapshots are named later than this host's clock says now (a host whose clock was ahead pushed them).</summary>

@@ -1,3 +1,4 @@
+using InfraTools.Backup.Tsdb;
 using InfraTools.Cli;
 using InfraTools.Crypto;
 using InfraTools.Files;
@@ -10,7 +11,8 @@ namespace InfraTools.Backup;
 
 /// <summary>
 /// One `backup restore`: a single object into a file, or a tree (the mirror, or the latest or a named complete
-/// snapshot) into an empty DEST with the sync engine (bucket → local tree, without a manifest), private modes.
+/// snapshot) into an empty DEST with the sync engine (bucket → local tree, without a manifest), private modes; a
+/// prefix with incremental Prometheus snapshots by <see cref="TsdbRestore"/> (full copies there stay restorable).
 /// </summary>
 public sealed class RestoreRun(RestoreOptions options, ToolContext context) : IToolRun
 {
@@ -38,6 +40,8 @@ public sealed class RestoreRun(RestoreOptions options, ToolContext context) : IT
         }
 
         var listing = await store.ListAsync(source.Bucket, source.Prefix, context.Stopping).ToListAsync(context.Stopping).ConfigureAwait(false);
+        if (listing.Any(o => BucketLayout.ManifestName(o.Key[source.Prefix.Length..]) is not null))
+            return await RestoreTsdbAsync(store, destination).ConfigureAwait(false);
         var (prefix, what) = ChooseTree(listing, source, options.Snapshot);
         var marker = prefix + Snapshots.CompleteMarker;
         var objects = listing.Where(o => o.Key.StartsWith(prefix, StringComparison.Ordinal) && o.Key != marker).ToList();
@@ -91,6 +95,15 @@ public sealed class RestoreRun(RestoreOptions options, ToolContext context) : IT
             name = requested;
         }
         return ($"{source.Prefix}{name}/", $"snapshot {name} of {source}");
+    }
+
+    /// <summary>A prefix with incremental snapshots: the newest complete snapshot of either kind, or --snapshot NAME, assembled from its blocks.</summary>
+    private async Task<ToolResult> RestoreTsdbAsync(S3Store store, string destination)
+    {
+        var restored = await TsdbRestore.RestoreAsync(new TsdbStore(store, options.Source.Bucket, options.Source.Prefix), destination,
+            new TsdbRestoreOptions { Snapshot = options.Snapshot, Force = options.Force, Modes = options.Modes, Parallel = options.Parallel }, context.Log, context.Stopping)
+            .ConfigureAwait(false);
+        return restored.Failed == 0 ? ExitCodes.Ok : ExitCodes.PartialFailure;
     }
 
     private static bool IsEncrypted(StoredObject item) => item.Key.EndsWith(AgeObjectTransform.Suffix, StringComparison.Ordinal);

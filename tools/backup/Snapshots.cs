@@ -9,7 +9,7 @@ public sealed record SnapshotInfo(string Name, bool Complete, DateTimeOffset Tim
 
 /// <summary>
 /// Snapshot backups: each push with --snapshot goes to PREFIX/yyyyMMddTHHmmssZ/, and only when every file of
-/// it is uploaded does it get the marker object PREFIX/NAME/.backup-complete. Restores and pruning only count
+/// it is uploaded does it get the marker object PREFIX/NAME/.backup-complete. Restores and pruning (Tsdb/Retention.cs) only count
 /// complete snapshots, so an interrupted push is never mistaken for a backup. Snapshots are ordered by the server's
 /// clock (when their marker was written), never by their names, which come from the pushing host's clock.
 /// </summary>
@@ -42,20 +42,6 @@ public static partial class Snapshots
                 : current.Complete || current.Time >= item.LastModified ? current : current with { Time = item.LastModified };
         }
         return found.Values.OrderBy(s => s.Time).ThenBy(s => s.Name, StringComparer.Ordinal).ToList();
-    }
-
-    /// <summary>The snapshots to delete to keep the newest <paramref name="keep"/> complete ones (by server time), never <paramref name="justWritten"/>,
-    /// plus incomplete leftovers older than the newest complete one.</summary>
-    public static List<string> ToPrune(IReadOnlyList<SnapshotInfo> snapshots, int keep, string? justWritten)
-    {
-        var complete = snapshots.Where(s => s.Complete).ToList();
-        if (complete.Count == 0) return [];
-        var kept = complete.OrderByDescending(s => s.Time).ThenByDescending(s => s.Name, StringComparer.Ordinal).Take(keep).Select(s => s.Name)
-            .Append(justWritten).ToHashSet(StringComparer.Ordinal);
-        var newest = complete.Max(s => s.Time);
-        return complete.Where(s => !kept.Contains(s.Name)).Select(s => s.Name)
-            .Concat(snapshots.Where(s => !s.Complete && s.Time < newest && s.Name != justWritten).Select(s => s.Name))
-            .Order(StringComparer.Ordinal).ToList();
     }
 
     [GeneratedRegex(@"^\d{8}T\d{6}Z$")]

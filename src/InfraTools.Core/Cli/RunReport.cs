@@ -7,8 +7,15 @@ using Serilog;
 
 namespace InfraTools.Cli;
 
-/// <summary>One more gauge of a run's textfile (with an optional label and one value per label value).</summary>
-public sealed record ReportGauge(string Name, string Help, double Value, string? Label = null, IReadOnlyList<(string LabelValue, double Value)>? Values = null);
+/// <summary>
+/// One more gauge of a run's textfile: one value, or one value per label value (<see cref="Label"/>), or one per row of
+/// label values (<see cref="Labels"/> and <see cref="Rows"/>; no rows: not written).
+/// </summary>
+public sealed record ReportGauge(string Name, string Help, double Value, string? Label = null, IReadOnlyList<(string LabelValue, double Value)>? Values = null)
+{
+    public IReadOnlyList<string>? Labels { get; init; }
+    public IReadOnlyList<(string[] LabelValues, double Value)>? Rows { get; init; }
+}
 
 /// <summary>
 /// What a batch run did, kept from its start, for the one shared writer (<see cref="WriteAsync"/>): the summary
@@ -75,7 +82,8 @@ public sealed class RunReport(string metricPrefix, string what, IReadOnlyList<(s
         {
             foreach (var gauge in Gauges.Concat(Live?.Invoke() ?? []).Concat(more ?? []))
             {
-                if (gauge.Label is null) metrics.Gauge(gauge.Name, gauge.Help, gauge.Value);
+                if (gauge.Labels is { } names) metrics.Gauge(gauge.Name, gauge.Help, [.. names], gauge.Rows ?? []);
+                else if (gauge.Label is null) metrics.Gauge(gauge.Name, gauge.Help, gauge.Value);
                 else metrics.Gauge(gauge.Name, gauge.Help, gauge.Label, gauge.Values ?? []);
             }
         });

@@ -28,6 +28,14 @@ public sealed class RunMetrics
         foreach (var (labelValue, value) in values) _gauges.Set(name, help, names, [.. _labelValues, labelValue], value);
     }
 
+    /// <summary>Adds a gauge with the constant labels plus <paramref name="labels"/>, one series per entry of <paramref name="values"/>
+    /// (its label values in the order of <paramref name="labels"/>). With no values the gauge is not written.</summary>
+    public void Gauge(string name, string help, string[] labels, IEnumerable<(string[] LabelValues, double Value)> values)
+    {
+        string[] names = [.. _labelNames, .. labels];
+        foreach (var (labelValues, value) in values) _gauges.Set(name, help, names, [.. _labelValues, .. labelValues], value);
+    }
+
     /// <summary>Writes the file; without <paramref name="successMetrics"/> only the run's time and duration are standard (acme-restore reports an outcome instead).</summary>
     public static async Task WriteAsync(string path, string prefix, string what, IReadOnlyList<(string Name, string Value)> labels,
         DateTimeOffset started, TimeSpan duration, bool success, bool successMetrics, Action<RunMetrics> addMore)
