@@ -108,6 +108,8 @@ ToolHost.SetAction(metricsCommand, tool, async c =>
 });
 root.Subcommands.Add(metricsCommand);
 
+InfraTools.S3Driver.ReleaseCommands.AddTo(root);
+
 return ToolHost.Run(tool, root, args);
 
 static void PrintInfo(S3ObjectInfo info)
