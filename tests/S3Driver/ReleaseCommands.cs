@@ -72,6 +72,15 @@ internal static class ReleaseCommands
             return ExitCodes.Ok;
         }, [work, files, changed]);
 
+        var tree = new Argument<string>("path");
+        Add(root, "release-delete-tree", "Delete a directory tree as a cleanup does and print the time it took (bench/releases.md)", c =>
+        {
+            var watch = Stopwatch.StartNew();
+            var entries = DirectoryTree.Delete(c.Parse.GetValue(tree)!);
+            Console.WriteLine($"deleted {entries} entries in {watch.Elapsed.TotalSeconds.ToString("F3", CultureInfo.InvariantCulture)} s");
+            return ExitCodes.Ok;
+        }, [tree]);
+
         Add(root, "release-remove-legacy", "Remove the in-place tree DEST held before its first release", c =>
         {
             using var directory = Open(c.Parse.GetValue(dest)!, Options(c.Parse));

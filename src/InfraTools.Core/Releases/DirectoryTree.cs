@@ -59,7 +59,18 @@ public static class DirectoryTree
                 var errno = Libc.ReadDirectory(fd, entries);
                 if (errno != 0) throw Libc.Error(errno, $"cannot read directory '{display}' to delete it");
                 foreach (var entry in entries)
+                {
+                    if (entry.Type is not (Libc.DT_DIR or Libc.DT_UNKNOWN))
+                    {
+                        // The common case, a file or link: one unlinkat, and a name for messages only if it fails.
+                        var unlinked = Libc.UnlinkAt(fd, Libc.Bytes(entry.Name), directory: false);
+                        if (unlinked != 0 && unlinked != Libc.ENOENT) throw Libc.Error(unlinked, $"cannot delete '{display}/{LocalTree.DisplayName(entry.Name)}'");
+                        count++;
+                        progress?.Invoke(count);
+                        continue;
+                    }
                     DeleteEntry(fd, entry.Name, display + "/" + LocalTree.DisplayName(entry.Name), entry.Type, ref count, progress);
+                }
             }
             finally
             {
