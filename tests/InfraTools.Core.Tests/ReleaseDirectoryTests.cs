@@ -515,4 +515,17 @@ public class ReleaseDirectoryTests
         Assert.Equal("keep", File.ReadAllText(dir.Combine("outside/keep.txt")));
         Assert.Equal(0, DirectoryTree.Delete(dir.Combine("tree")));
     }
+
+    [Fact]
+    public void The_module_never_moves_or_copies_with_NET_calls_that_fall_back_to_copy_and_delete()
+    {
+        var sources = Directory.GetFiles(Path.Join(RepoPaths.Root, "src", "InfraTools.Core", "Releases"), "*.cs");
+        Assert.NotEmpty(sources);
+        foreach (var source in sources)
+        {
+            var text = File.ReadAllText(source);
+            foreach (var call in new[] { "File.Move(", "Directory.Move(", "File.Copy(", ".MoveTo(", ".CopyTo(" })
+                Assert.False(text.Contains(call), $"{Path.GetFileName(source)} calls {call}: use AtomicFile.Rename (rename(2)) or Libc.Link");
+        }
+    }
 }

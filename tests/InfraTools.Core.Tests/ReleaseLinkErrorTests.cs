@@ -1,4 +1,5 @@
 using InfraTools.Cli;
+using InfraTools.Files;
 using InfraTools.Interop;
 using InfraTools.Releases;
 
@@ -42,6 +43,14 @@ public class ReleaseLinkErrorTests
             Assert.Contains("uploads/photo.jpg", ex.Message);
             Assert.False(Directory.Exists(Path.Join(dest, "current")));
             Assert.Empty(Directory.EnumerateFileSystemEntries(Path.Join(dest, "releases"))); // the staging tree was removed
+
+            // The rename every publish step uses refuses to cross file systems; .NET's File.Move would copy.
+            var io = Assert.Throws<IOException>(() => AtomicFile.Rename(Path.Join(mount, "photo.jpg"), Path.Join(dest, "photo.jpg")));
+            Assert.Contains("different file systems, and a rename cannot cross them", io.Message);
+            Assert.False(File.Exists(Path.Join(dest, "photo.jpg")));
+            Assert.True(File.Exists(Path.Join(mount, "photo.jpg")));
+            File.Move(Path.Join(mount, "photo.jpg"), Path.Join(dest, "photo.jpg"));
+            Assert.True(File.Exists(Path.Join(dest, "photo.jpg"))); // copied and deleted: not atomic
         }
         finally
         {
