@@ -111,6 +111,8 @@ ToolHost.SetAction(metricsCommand, tool, parse => parse, (p, c) => new DriverRun
 }));
 root.Subcommands.Add(metricsCommand);
 
+InfraTools.S3Driver.ReleaseCommands.AddTo(root);
+
 return ToolHost.Run(tool, root, args);
 
 static void PrintInfo(ObjectInfo info)
