@@ -41,15 +41,15 @@ internal static class ReleaseCommands
 
         Add(root, "release-run", "Build, publish and clean up a release of DEST from a local SOURCE directory", c =>
         {
-            using var directory = Open(c.Parse.GetValue(dest)!, Options(c.Parse));
-            Run(directory, c.Parse.GetValue(source)!);
+            using var directory = Open(c.GetValue(dest)!, Options(c));
+            Run(directory, c.GetValue(source)!);
             return ExitCodes.Ok;
         }, [dest, source, keep, grace, keepAssets, keepAssetsFor]);
 
         Add(root, "release-rollback", "Point DEST/current at release ID (default: the one before the current one)", c =>
         {
-            using var directory = Open(c.Parse.GetValue(dest)!, Options(c.Parse));
-            var result = directory.Rollback(c.Parse.GetValue(id));
+            using var directory = Open(c.GetValue(dest)!, Options(c));
+            var result = directory.Rollback(c.GetValue(id));
             Console.WriteLine($"from={result.From}");
             Console.WriteLine($"to={result.To}");
             return ExitCodes.Ok;
@@ -57,7 +57,7 @@ internal static class ReleaseCommands
 
         Add(root, "release-list", "List the releases of DEST: id, created, files, bytes, current", c =>
         {
-            using var directory = Open(c.Parse.GetValue(dest)!, Options(c.Parse));
+            using var directory = Open(c.GetValue(dest)!, Options(c));
             foreach (var r in directory.List())
                 Console.WriteLine($"{r.Id}\t{r.CreatedUtc:O}\t{r.Files}\t{r.Bytes}\t{(r.IsCurrent ? "current" : "")}\t{r.CarriedFiles}");
             return ExitCodes.Ok;
@@ -68,7 +68,7 @@ internal static class ReleaseCommands
         var changed = new Option<int>("--changed") { DefaultValueFactory = _ => 1_000 };
         Add(root, "release-bench", "Measure building, publishing and deleting releases of many small files (bench/releases.md)", c =>
         {
-            ReleaseBench.Run(c.Parse.GetValue(work)!, c.Parse.GetValue(files), c.Parse.GetValue(changed));
+            ReleaseBench.Run(c.GetValue(work)!, c.GetValue(files), c.GetValue(changed));
             return ExitCodes.Ok;
         }, [work, files, changed]);
 
@@ -76,20 +76,20 @@ internal static class ReleaseCommands
         Add(root, "release-delete-tree", "Delete a directory tree as a cleanup does and print the time it took (bench/releases.md)", c =>
         {
             var watch = Stopwatch.StartNew();
-            var entries = DirectoryTree.Delete(c.Parse.GetValue(tree)!);
+            var entries = DirectoryTree.Delete(c.GetValue(tree)!);
             Console.WriteLine($"deleted {entries} entries in {watch.Elapsed.TotalSeconds.ToString("F3", CultureInfo.InvariantCulture)} s");
             return ExitCodes.Ok;
         }, [tree]);
 
         Add(root, "release-remove-legacy", "Remove the in-place tree DEST held before its first release", c =>
         {
-            using var directory = Open(c.Parse.GetValue(dest)!, Options(c.Parse));
+            using var directory = Open(c.GetValue(dest)!, Options(c));
             Console.WriteLine($"removed={directory.RemoveLegacyTree()}");
             return ExitCodes.Ok;
         }, [dest]);
     }
 
-    private static void Add(RootCommand root, string name, string description, Func<ToolContext, int> action, Symbol[] symbols)
+    private static void Add(RootCommand root, string name, string description, Func<ParseResult, int> action, Symbol[] symbols)
     {
         var command = new Command(name, description);
         foreach (var symbol in symbols)
@@ -97,7 +97,7 @@ internal static class ReleaseCommands
             if (symbol is Argument argument) command.Arguments.Add(argument);
             else command.Options.Add((Option)symbol);
         }
-        ToolHost.SetAction(command, Tool, c => Task.FromResult(action(c)));
+        ToolHost.SetAction(command, Tool, parse => parse, (parse, _) => new DriverRun(() => Task.FromResult(action(parse))));
         root.Subcommands.Add(command);
     }
 

@@ -176,6 +176,18 @@ public sealed class ReleaseDirectory : IDisposable
         LegacyEntries = ReadNames(Dest).Where(IsLegacyEntry).ToList();
     }
 
+    /// <summary>
+    /// True when DEST already holds a release layout: DEST/current is a symbolic link into releases/ (only release
+    /// mode makes one). Such a DEST is always run in release mode, so that a run without --releases can never
+    /// mirror into DEST itself (and, with --delete, delete the releases).
+    /// </summary>
+    public static bool HasReleases(string dest)
+    {
+        var link = Path.Join(dest, CurrentLinkName);
+        if (Libc.Stat(link, followLinks: false, out var status) != 0 || !status.IsSymbolicLink) return false;
+        return ParseTarget(new FileInfo(link).LinkTarget ?? "") is not null;
+    }
+
     private static string? ParseTarget(string target)
     {
         var prefix = ReleasesDirectoryName + "/";
