@@ -7,88 +7,12 @@ using Xunit.Abstractions;
 namespace InfraTools.Tests;
 
 /// <summary>
-/// A real nginx (Debian's) serving a release DEST with images/nginx/nginx.conf, its listen addresses and paths
-/// moved into a temporary directory, and the root change proposed for release mode (docs/releases.md) applied
-/// when the image does not have it yet: a swap is seen at once, a client never gets two releases mixed, and
-/// until the first release nginx serves the tree mirrored in place.
+/// A real nginx (Debian's) serving a release DEST with the shipped images/nginx/nginx.conf (root .../current,
+/// no open_file_cache): a swap is seen at once, a client never gets two releases mixed, and until the first
+/// release nginx serves the tree mirrored in place.
 /// </summary>
 public sealed class ReleaseNginxTests(ITestOutputHelper output)
 {
-    /// <summary>The proposed replacement of "root /srv/www;" in images/nginx/nginx.conf (docs/releases.md has it too).</summary>
-    public const string ProposedRoot = """
-        # content-pull publishes the site in releases (docs/releases.md): /srv/www/current is a relative
-        # symbolic link to releases/<id>/, replaced by one rename(2) per deploy. nginx resolves the link on
-        # every request, so a deploy is seen at once and no response mixes two releases. Until the first
-        # release exists (a DEST still mirrored in place) the site is served from /srv/www itself, so the
-        # nginx and the content-pull of one deploy may start in either order.
-        set $site_root /srv/www;
-        if (-d /srv/www/current) {
-            set $site_root /srv/www/current;
-        }
-        root $site_root;
-        # Follow the link (nginx's default, said so that nobody "hardens" it away).
-        disable_symlinks off;
-        # No open_file_cache here: it keys open files by path and keeps them open_file_cache_valid (60 s),
-        # so after a swap it would go on serving the old release's files under the same paths.
-
-""";
-
-    private sealed class Nginx(Process process, int port, TempDir dir) : IAsyncDisposable
-    {
-        public HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(10), BaseAddress = new Uri($"http://127.0.0.1:{port}") };
-
-        public async Task<(HttpStatusCode Status, string Body)> GetAsync(string path)
-        {
-            using var response = await Http.GetAsync(path);
-            return (response.StatusCode, await response.Content.ReadAsStringAsync());
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            Http.Dispose();
-            if (!process.HasExited)
-            {
-                process.Kill(entireProcessTree: true); // the workers too
-                await process.WaitForExitAsync();
-            }
-            process.Dispose();
-            _ = dir;
-        }
-    }
-
-    /// <summary>The image's nginx.conf with the proposed root, /srv/www moved to <paramref name="dest"/>, on free ports.</summary>
-    internal static string Config(TempDir dir, string dest, int sitePort, int statusPort, string extraHttp = "", bool oneWorker = false)
-    {
-        var config = File.ReadAllText(Path.Join(RepoPaths.Root, "images", "nginx", "nginx.conf"));
-        if (!config.Contains("/srv/www/current"))
-        {
-            Assert.Contains("        root /srv/www;\n", config);
-            config = config.Replace("        root /srv/www;\n", ProposedRoot);
-        }
-        Assert.DoesNotMatch(@"(?m)^\s*open_file_cache\s", config);
-        config = config
-            .Replace(" /tmp/", $" {dir.Path}/")
-            .Replace("/srv/www", dest)
-            .Replace("listen 8080;", $"listen 127.0.0.1:{sitePort};")
-            .Replace("listen 8081;", $"listen 127.0.0.1:{statusPort};")
-            .Replace("http {\n", "http {\n" + extraHttp);
-        if (oneWorker) config = config.Replace("worker_processes auto;", "worker_processes 1;");
-        Assert.Contains($"{dest}/current", config);
-        return config;
-    }
-
-    private static async Task<Nginx> StartAsync(TempDir dir, string dest, string extraHttp = "", bool oneWorker = false)
-    {
-        var sitePort = Net.FreePort();
-        var statusPort = Net.FreePort();
-        var path = dir.Write("nginx.conf", Config(dir, dest, sitePort, statusPort, extraHttp, oneWorker));
-        var process = Process.Start(ProcessRunner.StartInfo("nginx", ["-e", "stderr", "-p", dir.Path, "-c", path, "-g", "daemon off;"]))!;
-        process.BeginErrorReadLine();
-        process.BeginOutputReadLine();
-        await Net.GetWhenUpAsync($"http://127.0.0.1:{statusPort}/healthz", TimeSpan.FromSeconds(30));
-        return new Nginx(process, sitePort, dir);
-    }
-
     private const int Pages = 30;
 
     /// <summary>Release n: an index that loads assets/app.n.js, and pages and a stylesheet that say n.</summary>
@@ -107,7 +31,7 @@ public sealed class ReleaseNginxTests(ITestOutputHelper output)
     /// One browser, over and over: the index page, the asset it references, a random page and the stylesheet.
     /// The asset must be there (200) and of the page's release; nothing may be older than what came before.
     /// </summary>
-    private static async Task<(ReleaseReaderTests.MixCheck Check, int Failures, string? FirstFailure)> BrowseAsync(Nginx nginx, CancellationToken stop)
+    private static async Task<(ReleaseReaderTests.MixCheck Check, int Failures, string? FirstFailure)> BrowseAsync(NginxServer nginx, CancellationToken stop)
     {
         var check = new ReleaseReaderTests.MixCheck();
         var failures = 0;
@@ -139,7 +63,7 @@ public sealed class ReleaseNginxTests(ITestOutputHelper output)
         using var dir = new TempDir("rel-nginx-migrate");
         var dest = dir.Combine("www");
         foreach (var (path, content) in Site(0)) dir.Write("www/" + path, content);
-        await using var nginx = await StartAsync(dir, dest);
+        await using var nginx = await NginxServer.StartAsync(dir, dest);
         Assert.Equal((HttpStatusCode.OK, Site(0)["index.html"]), await nginx.GetAsync("/"));
         Assert.Equal((HttpStatusCode.OK, Site(0)["pages/p3.html"]), await nginx.GetAsync("/pages/p3.html"));
 
@@ -169,7 +93,7 @@ public sealed class ReleaseNginxTests(ITestOutputHelper output)
             KeepAssets = ["assets/**"], KeepAssetsFor = TimeSpan.FromHours(1), KeepReleases = 3, Grace = TimeSpan.Zero,
         })!;
         ReleaseSites.Publish(releases, Site(0));
-        await using var nginx = await StartAsync(dir, dest);
+        await using var nginx = await NginxServer.StartAsync(dir, dest);
 
         using var stop = new CancellationTokenSource();
         var browser = Task.Run(() => BrowseAsync(nginx, stop.Token));
@@ -199,7 +123,7 @@ public sealed class ReleaseNginxTests(ITestOutputHelper output)
         using var dir = new TempDir("rel-nginx-inplace");
         var dest = dir.Combine("www");
         foreach (var (path, content) in Site(0)) dir.Write("www/" + path, content);
-        await using var nginx = await StartAsync(dir, dest);
+        await using var nginx = await NginxServer.StartAsync(dir, dest);
 
         using var stop = new CancellationTokenSource();
         var browser = Task.Run(() => BrowseAsync(nginx, stop.Token));
@@ -228,7 +152,7 @@ public sealed class ReleaseNginxTests(ITestOutputHelper output)
         Directory.CreateDirectory(dest);
         using var releases = ReleaseDirectory.TryOpen(dest)!;
         ReleaseSites.Publish(releases, Site(1));
-        await using var nginx = await StartAsync(dir, dest, "    open_file_cache max=1000 inactive=60s;\n    open_file_cache_valid 60s;\n", oneWorker: true);
+        await using var nginx = await NginxServer.StartAsync(dir, dest, "    open_file_cache max=1000 inactive=60s;\n    open_file_cache_valid 60s;\n", oneWorker: true);
         Assert.Equal(1, ReleaseOf((await nginx.GetAsync("/style.css")).Body));
 
         ReleaseSites.Publish(releases, Site(2));

@@ -29,7 +29,8 @@ public sealed class ContentPullRun(ContentPullOptions options, ToolContext conte
     {
         Report.Live = () => RunReport.FilesByOutcome(_stats, "content_pull_last_run_files", "Files per outcome in the last content pull.", "downloaded",
                 "content_pull_last_run_downloaded_bytes", "Bytes downloaded by the last content pull.")
-            .Concat(_releases is null ? [] : ReleaseGauges.For(_releases, _publisher?.Published, _withheld));
+            .Append(ReleaseGauges.Withheld(_withheld))
+            .Concat(_releases is null ? [] : ReleaseGauges.For(_releases, _publisher?.Published));
         var destination = ResolveDestination(options.Destination);
         var stateDirectory = ResolveStateDirectory(options.StateDirectory ?? context.Environment("CONTENT_PULL_STATE_DIR"), destination);
         var release = options.Releases;
@@ -46,9 +47,6 @@ public sealed class ContentPullRun(ContentPullOptions options, ToolContext conte
         using var state = SyncState.Open(stateDirectory, ContentPullCli.Tool, settings.Endpoint.ToString(), options.Source.Bucket, options.Source.Prefix, destination,
             options.DryRun, lockLocal: true, context.Log);
         using var store = new S3Store(settings, options.Parallel);
-
-        var source = await SourceSideAsync(store, exclude).ConfigureAwait(false);
-        if (source is null) return ExitCodes.Refused;
 
         ISyncSide target;
         if (releaseMode)
@@ -72,6 +70,8 @@ public sealed class ContentPullRun(ContentPullOptions options, ToolContext conte
             target = new LocalSide(destination, options.Modes, exclude, state.TempNames, state.Persistent ? state.TempNames.IsOurs : null);
         }
         using var releases = _releases;
+        var source = await SourceSideAsync(store, exclude).ConfigureAwait(false);
+        if (source is null) return ExitCodes.Refused;
         var session = new SyncSession(source, target, state,
             new SyncOptions(options.Delete, new SafetyOptions(EmptySourceRule.RefuseIfTargetHasFiles, options.Force, options.MaxDelete), options.Parallel),
             context.Log, _publisher);

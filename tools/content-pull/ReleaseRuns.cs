@@ -11,7 +11,10 @@ namespace InfraTools.ContentPull;
 /// <summary>The release-mode gauges of a run's textfile (pull and rollback).</summary>
 internal static class ReleaseGauges
 {
-    public static IEnumerable<ReportGauge> For(ReleaseDirectory releases, ReleasePublished? published, bool withheld)
+    public static ReportGauge Withheld(bool withheld) =>
+        new("content_pull_release_withheld", "1 when the last run changed nothing because the source's release manifest (PREFIX/.release.json) no longer held.", withheld ? 1 : 0);
+
+    public static IEnumerable<ReportGauge> For(ReleaseDirectory releases, ReleasePublished? published)
     {
         var gauges = new List<ReportGauge>();
         var ids = releases.ReleaseIdList();
@@ -27,7 +30,6 @@ internal static class ReleaseGauges
         [
             ("linked", published?.Linked ?? 0), ("downloaded", published?.Downloaded ?? 0), ("carried", published?.Release.Carried ?? 0),
         ]));
-        gauges.Add(new("content_pull_release_withheld", "1 when the last run did not publish because the source release manifest no longer held.", withheld ? 1 : 0));
         return gauges;
     }
 }
@@ -91,7 +93,7 @@ public sealed class RollbackRun(ReleaseCommandOptions options, ToolContext conte
 
     public Task<ToolResult> RunAsync()
     {
-        Report.Live = () => _releases is null ? [] : ReleaseGauges.For(_releases, null, false);
+        Report.Live = () => _releases is null ? [] : ReleaseGauges.For(_releases, null);
         using var releases = ReleaseRunSupport.Open(options.Destination);
         _releases = releases;
         var result = releases.Rollback(options.Id);
