@@ -108,9 +108,14 @@ public static class ContentPullCli
     private static Command ListCommand()
     {
         var dest = DestArgument();
+        var removeLegacy = new Option<bool>("--remove-legacy")
+        {
+            Description = "Remove the site DEST held at its top before its first release (once every nginx serves DEST/current); refused before the first release",
+        };
         var command = new Command("releases", "List the releases of DEST: id, time, files, bytes, which one is current");
         command.Arguments.Add(dest);
-        ToolHost.SetAction(command, Tool, p => new ReleaseCommandOptions(p.GetValue(dest)!, null), (options, context) => new ListReleasesRun(options, context));
+        command.Options.Add(removeLegacy);
+        ToolHost.SetAction(command, Tool, p => new ReleaseCommandOptions(p.GetValue(dest)!, null, p.GetValue(removeLegacy)), (options, context) => new ListReleasesRun(options, context));
         return command;
     }
 }

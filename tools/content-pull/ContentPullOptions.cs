@@ -24,4 +24,4 @@ public sealed record ContentPullOptions(
 public sealed record PublishOptions(string Directory, S3Location Target, int Parallel, IReadOnlyList<string> Exclude, int KeepReleases, bool Force);
 
 /// <summary>`content-pull rollback DEST [ID]` and `content-pull releases DEST`.</summary>
-public sealed record ReleaseCommandOptions(string Destination, string? Id);
+public sealed record ReleaseCommandOptions(string Destination, string? Id, bool RemoveLegacy = false);

@@ -112,6 +112,16 @@ public sealed class ListReleasesRun(ReleaseCommandOptions options, ToolContext c
     public Task<ToolResult> RunAsync()
     {
         using var releases = ReleaseRunSupport.Open(options.Destination);
+        if (options.RemoveLegacy)
+        {
+            var removed = releases.RemoveLegacyTree();
+            context.Log.Information("removed the tree {Destination} held before its first release ({Entries} files and directories)", releases.Dest, removed);
+        }
+        else if (releases.IsLegacy || releases.LegacyEntries.Count > 0)
+        {
+            context.Log.Information("{Destination} still holds the site it had before its first release ({Entries} top-level entries): remove it with --remove-legacy once every nginx serves {Link}",
+                releases.Dest, releases.LegacyEntries.Count, releases.CurrentLinkPath);
+        }
         var list = releases.List();
         Console.WriteLine("ID\tPUBLISHED\tFILES\tBYTES\tCURRENT");
         foreach (var r in list)
