@@ -8,7 +8,7 @@ using InfraTools.Sync;
 namespace InfraTools.S3Driver;
 
 /// <summary>
-/// The measurements of bench/releases.md, in the AOT binary: a release of N small files built by hard links with
+/// The measurements of bench/RESULTS.md (Releases), in the AOT binary: a release of N small files built by hard links with
 /// M files changed, against the same release written in full (every file copied, as a full re-download writes
 /// it, without the network), the syncfs and swap of each, the cleanup of an old release whose files later
 /// releases share and of one holding the last links of its files, and the other operations of a run.

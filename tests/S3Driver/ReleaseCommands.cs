@@ -66,14 +66,14 @@ internal static class ReleaseCommands
         var work = new Argument<string>("workdir") { Description = "an empty directory on the file system to measure" };
         var files = new Option<int>("--files") { DefaultValueFactory = _ => 100_000 };
         var changed = new Option<int>("--changed") { DefaultValueFactory = _ => 1_000 };
-        Add(root, "release-bench", "Measure building, publishing and deleting releases of many small files (bench/releases.md)", c =>
+        Add(root, "release-bench", "Measure building, publishing and deleting releases of many small files (bench/RESULTS.md, Releases)", c =>
         {
             ReleaseBench.Run(c.GetValue(work)!, c.GetValue(files), c.GetValue(changed));
             return ExitCodes.Ok;
         }, [work, files, changed]);
 
         var tree = new Argument<string>("path");
-        Add(root, "release-delete-tree", "Delete a directory tree as a cleanup does and print the time it took (bench/releases.md)", c =>
+        Add(root, "release-delete-tree", "Delete a directory tree as a cleanup does and print the time it took (bench/RESULTS.md, Releases)", c =>
         {
             var watch = Stopwatch.StartNew();
             var entries = DirectoryTree.Delete(c.GetValue(tree)!);
