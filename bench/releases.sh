@@ -46,16 +46,14 @@ for p in random.sample(paths, n):
         f.write(random.randbytes(random.randint(200, 4000)))
 PY
 t=$(date +%s.%N); "$bin" publish "$work/build" "s3://$bucket/" -j 64 -q >/dev/null; echo "publish $changed changed: $(seconds "$t") s"
-inodes_before=$(df --output=iused "$work" | tail -1)
 t=$(date +%s.%N); pull "$work/www" "$work/state"; took=$(seconds "$t")
-inodes_after=$(df --output=iused "$work" | tail -1)
 second=$(readlink "$work/www/current")
-echo "pull $changed changed --releases: $took s, $(requests "$work/log") S3 requests, $(metric 'content_pull_last_run_release_files{how="linked"}') linked, $(metric 'content_pull_last_run_release_files{how="downloaded"}') downloaded, publish $(metric content_pull_last_publish_duration_seconds) s, $((inodes_after - inodes_before)) new inodes ($first -> $second)"
+# New inodes of the release: its files no other release shares (link count 1) and its directories.
+cost() { echo "$(( $(find "$1" -type f -links 1 | wc -l) + $(find "$1" -type d | wc -l) )) new inodes, $(find "$1" -type f -links 1 -printf '%s\n' | awk '{ s += $1 } END { printf "%.2f MB", s / 1e6 }') of new file data"; }
+echo "pull $changed changed --releases: $took s, $(requests "$work/log") S3 requests, $(metric 'content_pull_last_run_release_files{how="linked"}') linked, $(metric 'content_pull_last_run_release_files{how="downloaded"}') downloaded, publish $(metric content_pull_last_publish_duration_seconds) s, $(cost "$work/www/$second") ($first -> $second)"
 
 strace -f -e trace=open,openat,openat2 -o "$work/strace" "$bin" "s3://$bucket/" "$work/www" --releases --delete --state-dir "$work/state" -j 64 2>/dev/null
-echo "no-change pull: $(grep -c "\"$work/www/" "$work/strace" | true) opens under DEST ($(grep "\"$work/www/" "$work/strace" | grep -vc O_DIRECTORY || true) of files), current $(readlink "$work/www/current")"
+echo "no-change pull: $(grep -c "\"$work/www/" "$work/strace" || true) opens under DEST ($(grep "\"$work/www/" "$work/strace" | grep -vc O_DIRECTORY || true) of files), current $(readlink "$work/www/current")"
 
-inodes_before=$(df --output=iused "$work" | tail -1)
 t=$(date +%s.%N); pull "$work/www2" "$work/state2"; took=$(seconds "$t")
-inodes_after=$(df --output=iused "$work" | tail -1)
-echo "full re-download --releases into an empty DEST: $took s, $(requests "$work/log") S3 requests, $((inodes_after - inodes_before)) new inodes"
+echo "full re-download --releases into an empty DEST: $took s, $(requests "$work/log") S3 requests, $(cost "$work/www2/$(readlink "$work/www2/current")")"

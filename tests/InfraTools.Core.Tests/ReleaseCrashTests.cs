@@ -12,7 +12,7 @@ namespace InfraTools.Tests;
 /// </summary>
 public sealed class ReleaseCrashTests(ITestOutputHelper output) : IDisposable
 {
-    private const int Files = 2000;
+    private const int Files = 500;
     private readonly TempDir _dir = new("rel-crash");
     private string Dest => _dir.Combine("www");
     private string Source(int version) => _dir.Combine($"v{version}");
@@ -22,7 +22,7 @@ public sealed class ReleaseCrashTests(ITestOutputHelper output) : IDisposable
     public void Dispose() => _dir.Dispose();
 
     /// <summary>
-    /// Three versions of a 2,000-file site; 20 % of the files change from one to the next, one hashed asset
+    /// Three versions of a 500-file site; 20 % of the files change from one to the next, one hashed asset
     /// per version (carried into later releases by --keep-assets), and every file's content says its version.
     /// </summary>
     private void WriteSources()
@@ -129,9 +129,9 @@ public sealed class ReleaseCrashTests(ITestOutputHelper output) : IDisposable
         // step, whether current already shows the new release when the run dies there
         { "staging-created", false },
         { "link:1", false },
-        { "link:1000", false },
+        { "link:250", false },
         { "write:1", false },
-        { "write:300", false },
+        { "write:75", false },
         { "carry:1", false },
         { "synced", false },
         { "sidecar-renamed", false },
@@ -141,7 +141,7 @@ public sealed class ReleaseCrashTests(ITestOutputHelper output) : IDisposable
         { "swapped", true },
         { "cleanup-renamed", true },
         { "delete:1", true },
-        { "delete:1500", true },
+        { "delete:375", true },
     };
 
     [Theory]
@@ -169,10 +169,10 @@ public sealed class ReleaseCrashTests(ITestOutputHelper output) : IDisposable
     {
         WriteSources();
         await RunToEnd(1);
-        await KillAt(2, "link:1000");
+        await KillAt(2, "link:250");
         Assert.Equal(1, AssertCurrentIsComplete(1, 2));
-        var log = await KillAt(2, "leftover-delete:1000");
-        Assert.Contains("stopped at leftover-delete:1000", log);
+        var log = await KillAt(2, "leftover-delete:250");
+        Assert.Contains("stopped at leftover-delete:250", log);
         Assert.Equal(1, AssertCurrentIsComplete(1, 2));
         await RunToEnd(2);
         Assert.Equal(2, AssertCurrentIsComplete(2));
@@ -216,7 +216,7 @@ public sealed class ReleaseCrashTests(ITestOutputHelper output) : IDisposable
             {
                 // A random step, and for counted steps a random count.
                 var step = steps[random.Next(steps.Count)];
-                var count = step switch { "link" => random.Next(1, 1100), "write" => random.Next(1, 700), "delete" => random.Next(1, 2000), "carry" => 1, _ => 0 };
+                var count = step switch { "link" => random.Next(1, 275), "write" => random.Next(1, 175), "delete" => random.Next(1, 500), "carry" => 1, _ => 0 };
                 await KillAt(next, count > 0 ? $"{step}:{count}" : step);
                 where = count > 0 ? $"{step}:{count}" : step;
                 phases[step] = phases.GetValueOrDefault(step) + 1;
