@@ -240,4 +240,29 @@ public class EncryptionTests
         Assert.DoesNotContain(secret, refused.Output);
         Assert.Empty(await ETagsAsync(bucket, "other/"));
     }
+
+    [Fact]
+    public async Task With_acme_an_encrypted_copy_is_not_replaced_by_a_fresh_Traefik_file_unless_forced()
+    {
+        var bucket = await Server.NewBucketAsync("enc-acme");
+        using var dir = new TempDir("backup-enc-acme");
+        var (_, recipient, _) = await KeygenAsync(dir, "key.txt");
+        var acme = dir.Write("traefik/acme.json", Encoding.UTF8.GetString(AcmeJson.Build("le{acct1; example.org 2030-01-01}")));
+        string[] push = ["push", "--name", "acme", "--acme", "--encrypt-to", recipient, "--state-dir", dir.Combine("state"), acme, $"s3://{bucket}/acme/acme.json"];
+        await BackupOk(push);
+        var stored = await ETagsAsync(bucket, "acme/");
+        Assert.Equal(["acme/acme.json.age"], stored.Keys);
+
+        // A fresh server: no state, and Traefik wrote a file without certificates or account.
+        File.WriteAllBytes(acme, AcmeJson.Build("le{}"));
+        string[] fresh = ["push", "--name", "acme", "--acme", "--encrypt-to", recipient, "--state-dir", dir.Combine("fresh-state"), acme, $"s3://{bucket}/acme/acme.json"];
+        var refused = await Backup(fresh);
+        Assert.True(refused.ExitCode == 5, refused.ToString());
+        Assert.Contains("cannot be read without the identity", refused.Stderr);
+        Assert.Equal(stored, await ETagsAsync(bucket, "acme/"));
+
+        var forced = await Backup([.. fresh, "--force"]);
+        Assert.True(forced.ExitCode == 0, forced.ToString());
+        Assert.NotEqual(stored["acme/acme.json.age"], (await ETagsAsync(bucket, "acme/"))["acme/acme.json.age"]);
+    }
 }

@@ -161,6 +161,7 @@ ToolHost.SetAction(ageDecrypt, tool, parse => parse, (p, c) => new DriverRun(() 
     Console.WriteLine($"decrypted with the identity of {recipient}");
 })));
 root.Subcommands.Add(ageDecrypt);
+InfraTools.S3Driver.ReleaseCommands.AddTo(root);
 
 return ToolHost.Run(tool, root, args);
 

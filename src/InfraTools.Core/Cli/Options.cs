@@ -94,20 +94,21 @@ public static class Options
         CustomParser = Parser(text => (FileModes.FromUmask(text), FileModes.FromUmask(text) is null ? $"--umask '{text}' is not an octal mask, e.g. 022 or 027" : null)),
     };
 
-    /// <summary>A Go-style duration (500ms, 60s, 1m30s), more than zero.</summary>
-    public static Option<TimeSpan> Duration(string name, string description, string defaultText)
+    /// <summary>A Go-style duration (500ms, 60s, 1m30s), more than zero and at most <paramref name="max"/> (default one day).</summary>
+    public static Option<TimeSpan> Duration(string name, string description, string defaultText, TimeSpan? max = null)
     {
+        var limit = max ?? TimeSpan.FromDays(1);
         return new Option<TimeSpan>(name)
         {
             Description = description,
             HelpName = "DURATION",
-            DefaultValueFactory = _ => GoDuration.Parse(defaultText, name, TimeSpan.FromDays(1)),
+            DefaultValueFactory = _ => GoDuration.Parse(defaultText, name, limit),
             CustomParser = result =>
             {
                 var text = result.Tokens.Count > 0 ? result.Tokens[0].Value : defaultText;
                 try
                 {
-                    var value = GoDuration.Parse(text, name, TimeSpan.FromDays(1));
+                    var value = GoDuration.Parse(text, name, limit);
                     if (value <= TimeSpan.Zero) result.AddError($"{name} must be more than 0, e.g. {defaultText}");
                     return value;
                 }

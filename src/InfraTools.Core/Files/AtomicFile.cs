@@ -94,9 +94,11 @@ public static class AtomicFile
     /// On any failure the temporary file is removed and the target is untouched. <paramref name="lastWriteTime"/>,
     /// if given, is set before the rename. The data is fsynced before the rename, so not even a power loss leaves
     /// an empty file at the target. <paramref name="names"/> (default: this process's) names the temporary file.
+    /// Without <paramref name="flushToDisk"/> the caller makes the file system durable itself, once for many files
+    /// (a release's staging tree is synced with one syncfs before it is published).
     /// </summary>
     public static async Task WriteAsync(string path, Func<FileStream, Task> write, UnixFileMode mode, DateTimeOffset? lastWriteTime = null,
-        TempNames? names = null, CancellationToken cancellationToken = default, UnixFileMode? directoryMode = null)
+        TempNames? names = null, CancellationToken cancellationToken = default, UnixFileMode? directoryMode = null, bool flushToDisk = true)
     {
         var temp = (names ?? TempNames.Process).PathFor(path);
         try
@@ -105,7 +107,7 @@ public static class AtomicFile
             {
                 await write(stream).ConfigureAwait(false);
                 cancellationToken.ThrowIfCancellationRequested();
-                stream.Flush(flushToDisk: true);
+                stream.Flush(flushToDisk);
             }
             File.SetUnixFileMode(temp, mode);
             if (lastWriteTime is { } time) File.SetLastWriteTimeUtc(temp, time.UtcDateTime);

@@ -21,7 +21,7 @@ public static unsafe partial class Libc
     public const int LOCK_EX = 2, LOCK_NB = 4;
 
     public const int EINTR = 4, ENOENT = 2, EACCES = 13, EEXIST = 17, EXDEV = 18, ENOTDIR = 20, EISDIR = 21, ENOSPC = 28, EROFS = 30,
-        ELOOP = 40, ENAMETOOLONG = 36, ENOTEMPTY = 39, EPERM = 1, ENXIO = 6;
+        ELOOP = 40, ENAMETOOLONG = 36, ENOTEMPTY = 39, EPERM = 1, ENXIO = 6, EMLINK = 31;
 
     /// <summary>File types (the S_IFMT bits of st_mode).</summary>
     public const int S_IFMT = 0xF000, S_IFREG = 0x8000, S_IFDIR = 0x4000, S_IFLNK = 0xA000, S_IFIFO = 0x1000, S_IFSOCK = 0xC000, S_IFCHR = 0x2000, S_IFBLK = 0x6000;

@@ -14,9 +14,11 @@ namespace InfraTools.Sync;
 /// files (<see cref="LocalTree"/>); every file it receives is written atomically (hidden temporary name, checked,
 /// fsynced, given its mode and the object's time as mtime, renamed into place), directories are created one
 /// component at a time with exact modes and never through a symbolic link, and nothing outside the root is ever
-/// touched.
+/// touched. With <paramref name="syncEachFile"/> false a received file is not fsynced on its own: the caller syncs
+/// the whole file system once before anything is served from the tree (a release's staging tree).
 /// </summary>
-public sealed class LocalSide(string root, FileModes modes, GlobFilter exclude, TempNames names, Func<string, bool>? isLeftover = null) : ISyncSide
+public sealed class LocalSide(string root, FileModes modes, GlobFilter exclude, TempNames names, Func<string, bool>? isLeftover = null, bool syncEachFile = true)
+    : ISyncSide
 {
     private readonly string _root = Path.GetFullPath(root);
     private readonly ConcurrentDictionary<string, bool> _directoriesReady = new(StringComparer.Ordinal);
@@ -61,7 +63,7 @@ public sealed class LocalSide(string root, FileModes modes, GlobFilter exclude, 
         // directory, in the hidden temporary file that becomes the file once all of it has been read and checked.
         await AtomicFile.WriteAsync(path, async output => written = await CopyCheckedAsync(content, output, info.Authenticated ? null : expectedSize,
                 info.Size >= 0, info.Authenticated ? "" : etag, source.Name, cancellationToken).ConfigureAwait(false),
-            modes.File, modified, names, cancellationToken, modes.Directory).ConfigureAwait(false);
+            modes.File, modified, names, cancellationToken, modes.Directory, syncEachFile).ConfigureAwait(false);
         return new Written(written, etag, File.GetLastWriteTimeUtc(path));
     }
 
