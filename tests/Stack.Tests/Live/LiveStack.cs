@@ -208,10 +208,12 @@ public sealed partial class LiveStack : IAsyncLifetime
         return sw.Elapsed;
     }
 
-    /// <summary>The id of a service's container (the first one, there is one of each).</summary>
+    /// <summary>The id of a service's container, running or not (there is one of each), found by the labels
+    /// docker-compose puts on it (the docker CLI answers in milliseconds, docker-compose in about a second).</summary>
     public async Task<string> ContainerAsync(string service)
     {
-        var ids = Checked(await ComposeAsync("ps", "-q", service), "docker-compose ps").Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var ids = Checked(await DockerAsync("ps", "-aq", "--filter", $"label=com.docker.compose.project={Project}",
+            "--filter", $"label=com.docker.compose.service={service}"), "docker ps").Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.True(ids.Length == 1, $"{service}: expected one container, found {ids.Length}");
         return ids[0];
     }

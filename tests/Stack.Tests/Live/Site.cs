@@ -77,27 +77,44 @@ public sealed class SiteVersion
 /// </summary>
 public sealed class SiteProbe(LiveStack stack) : IDisposable
 {
-    private readonly HttpClient _http = new(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromSeconds(5) }) { Timeout = TimeSpan.FromSeconds(10) };
+    private readonly HttpClient _http = new(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromSeconds(5), ConnectTimeout = TimeSpan.FromSeconds(3) }) { Timeout = TimeSpan.FromSeconds(10) };
 
+    private string? _nginx;
+
+    /// <summary>GET through nginx's address on the frontend network, looked up again when a connection fails
+    /// (a restarted or recreated container may get another address).</summary>
     public async Task<(HttpStatusCode Status, byte[] Body)> GetAsync(string path)
     {
-        var nginx = await stack.AddressAsync("nginx", "infra-frontend");
-        using var request = new HttpRequestMessage(HttpMethod.Get, $"http://{nginx}:8080{path}");
-        request.Headers.Host = LiveStack.SiteHost;
-        using var response = await _http.SendAsync(request);
-        return (response.StatusCode, await response.Content.ReadAsByteArrayAsync());
+        for (var attempt = 0; ; attempt++)
+        {
+            var nginx = _nginx ??= await stack.AddressAsync("nginx", "infra-frontend");
+            try
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Get, $"http://{nginx}:8080{path}");
+                request.Headers.Host = LiveStack.SiteHost;
+                using var response = await _http.SendAsync(request);
+                return (response.StatusCode, await response.Content.ReadAsByteArrayAsync());
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException && attempt == 0)
+            {
+                _nginx = null;
+            }
+        }
     }
 
     /// <summary>null when every file of the version is served with exactly its bytes and every path of
     /// <paramref name="gone"/> answers 404; otherwise what differs.</summary>
     public async Task<string?> DifferenceAsync(SiteVersion version, IEnumerable<string>? gone = null)
     {
-        foreach (var (file, content) in version.Files)
+        string? difference = null;
+        await Parallel.ForEachAsync(version.Files, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (file, ct) =>
         {
-            var (status, body) = await GetAsync(SiteVersion.UrlPath(file));
-            if (status != HttpStatusCode.OK) return $"{file}: {(int)status}";
-            if (!body.AsSpan().SequenceEqual(content)) return $"{file}: {body.Length} bytes that are not version {version.Name}'s";
-        }
+            if (Volatile.Read(ref difference) is not null) return;
+            var (status, body) = await GetAsync(SiteVersion.UrlPath(file.Key));
+            if (status != HttpStatusCode.OK) Interlocked.CompareExchange(ref difference, $"{file.Key}: {(int)status}", null);
+            else if (!body.AsSpan().SequenceEqual(file.Value)) Interlocked.CompareExchange(ref difference, $"{file.Key}: {body.Length} bytes that are not version {version.Name}'s", null);
+        });
+        if (difference is not null) return difference;
         foreach (var file in gone ?? [])
         {
             var (status, _) = await GetAsync(SiteVersion.UrlPath(file));
