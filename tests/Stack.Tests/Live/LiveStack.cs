@@ -316,14 +316,17 @@ public sealed partial class LiveStack : IAsyncLifetime
     /// <summary>Alerts in state firing (name and labels).</summary>
     public async Task<IReadOnlyList<Sample>> FiringAlertsAsync() => await QueryAsync("ALERTS{alertstate=\"firing\"}");
 
-    /// <summary>When every rule group was last evaluated (the oldest of them).</summary>
-    public async Task<DateTimeOffset> RulesEvaluatedAtAsync()
+    public sealed record AlertRule(string Name, string Query, TimeSpan For);
+
+    /// <summary>The alerting rules Prometheus loaded: name, expression and `for`.</summary>
+    public async Task<IReadOnlyList<AlertRule>> AlertRulesAsync()
     {
         var prometheus = await AddressAsync("prometheus");
-        using var document = JsonDocument.Parse(await Http.GetStringAsync($"http://{prometheus}:9090/api/v1/rules"));
-        var groups = document.RootElement.GetProperty("data").GetProperty("groups").EnumerateArray().ToList();
-        Assert.NotEmpty(groups);
-        return groups.Select(g => DateTimeOffset.Parse(g.GetProperty("lastEvaluation").GetString()!, CultureInfo.InvariantCulture)).Min();
+        using var document = JsonDocument.Parse(await Http.GetStringAsync($"http://{prometheus}:9090/api/v1/rules?type=alert"));
+        return document.RootElement.GetProperty("data").GetProperty("groups").EnumerateArray()
+            .SelectMany(g => g.GetProperty("rules").EnumerateArray())
+            .Select(r => new AlertRule(r.GetProperty("name").GetString()!, r.GetProperty("query").GetString()!, TimeSpan.FromSeconds(r.GetProperty("duration").GetDouble())))
+            .ToList();
     }
 
     // ---- files under /srv ---------------------------------------------------------------------------------------
