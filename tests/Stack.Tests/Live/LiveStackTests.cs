@@ -113,7 +113,9 @@ public sealed class LiveStackTests(LiveStack stack, ITestOutputHelper output) : 
         // The one-shot services exited successfully; every other service is running.
         foreach (var oneShot in new[] { "srv-init", "prometheus-restore" })
             Assert.Equal("exited 0", await stack.InspectAsync(oneShot, "{{.State.Status}} {{.State.ExitCode}}"));
-        foreach (var service in stack.Services.Except(["srv-init", "prometheus-restore"]))
+        var longRunning = stack.Services.Except(["srv-init", "prometheus-restore"]).ToList();
+        Assert.NotEmpty(longRunning);
+        foreach (var service in longRunning)
             await stack.WaitUntilAsync($"{service} running", async () => await stack.InspectAsync(service, "{{.State.Status}}") == "running", TimeSpan.FromSeconds(60));
 
         // nginx serves the site content-pull mirrored at its start.
@@ -158,6 +160,7 @@ public sealed class LiveStackTests(LiveStack stack, ITestOutputHelper output) : 
         // wait a day). Stricter than ALERTS (a `for` still running is caught) and needs no evaluation cycle.
         var rules = await stack.AlertRulesAsync();
         var expected = Yaml.ParseFile(Path.Combine(Stack.PrometheusDir, "alerts.yml")).Maps("groups").SelectMany(g => g.Maps("rules")).Select(r => r.Scalar("alert")!).ToList();
+        Assert.NotEmpty(expected);
         Assert.Equal(expected.Order(), rules.Select(r => r.Name).Order());
         foreach (var rule in rules)
             foreach (var match in await stack.QueryAsync(rule.Query))
