@@ -121,17 +121,17 @@ public sealed class LiveStackTests(LiveStack stack, ITestOutputHelper output) : 
         // nginx serves the site content-pull mirrored at its start.
         await stack.WaitForAsync($"site version {site.Name} served", async () => await _site.DifferenceAsync(site) is null ? "" : null, TimeSpan.FromSeconds(60));
 
-        // acme.json restored from the backup, mode 0600, owned by the user Traefik runs as.
+        // acme-restore exec'd the Traefik stand-in (PID 1) with the command line from docker-compose.yaml and
+        // without the S3 credentials: neither their names nor their values are in its environment.
+        await AssertTraefikStartedWithoutS3SecretsAsync();
+
+        // Before that, acme.json was restored from the backup, mode 0600, owned by the user Traefik runs as.
         var acmePath = stack.Srv("acme", "acme.json");
         Assert.Equal(acme, await File.ReadAllBytesAsync(acmePath));
         var traefikUser = await stack.InspectAsync("traefik", "{{.Config.User}}");
         Assert.Equal("10001:10001", traefikUser);
         Assert.Equal((traefikUser, "600"), await LiveStack.StatAsync(acmePath));
         Assert.Contains("acme_restore_last_run_outcome{outcome=\"restored\"} 1", await File.ReadAllTextAsync(stack.Srv("monitoring", "acme-restore.prom")));
-
-        // acme-restore exec'd the Traefik stand-in (PID 1) with the command line from docker-compose.yaml and
-        // without the S3 credentials: neither their names nor their values are in its environment.
-        await AssertTraefikStartedWithoutS3SecretsAsync();
 
         // Prometheus serves the samples of the restored snapshot.
         await stack.WaitForAsync("Prometheus answering queries", async () => (await stack.QueryAsync("up")).Count > 0 ? "" : null, TimeSpan.FromSeconds(60));
