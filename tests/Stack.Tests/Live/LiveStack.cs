@@ -7,7 +7,7 @@ using InfraTools.S3;
 
 namespace InfraTools.Tests.Live;
 
-[CollectionDefinition(Name, DisableParallelization = false)]
+[CollectionDefinition(Name)]
 public sealed class LiveStackCollection : ICollectionFixture<LiveStack>
 {
     public const string Name = "live stack";
