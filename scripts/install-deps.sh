@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages a part of the project needs, only when they are missing.
-#   scripts/install-deps.sh GROUP...   groups: aot ceph prometheus compose bench test all
+#   scripts/install-deps.sh GROUP...   groups: aot ceph prometheus compose bench test engine all
 set -euo pipefail
 declare -A groups=(
   [aot]="clang zlib1g-dev"
@@ -9,6 +9,10 @@ declare -A groups=(
   [compose]="docker-compose nginx-light prometheus-nginx-exporter"
   [bench]="s3cmd rclone awscli time hyperfine"
   [test]="strace"
+  # the live stack test: debootstrap builds its base image; dockerd runs iptables inside each container's
+  # network namespace for the embedded DNS (127.0.0.11). The Docker engine itself is unpacked by
+  # scripts/engine-start.sh from Debian's docker.io, containerd, runc and tini, never installed.
+  [engine]="debootstrap iptables iproute2"
 )
 wanted=()
 for g in "$@"; do
