@@ -87,7 +87,11 @@ public sealed class SiteProbe(LiveStack stack) : IDisposable
     {
         for (var attempt = 0; ; attempt++)
         {
-            var nginx = _nginx ??= await stack.AddressAsync("nginx", "infra-frontend");
+            // A container that is restarting has no address for a moment: for a caller that polls, that is a
+            // failed request like a refused connection, not a failed assertion.
+            try { _nginx ??= await stack.AddressAsync("nginx", "infra-frontend"); }
+            catch (Xunit.Sdk.XunitException e) { throw new HttpRequestException("nginx has no address: " + e.Message); }
+            var nginx = _nginx;
             try
             {
                 using var request = new HttpRequestMessage(HttpMethod.Get, $"http://{nginx}:8080{path}");
