@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 using Xunit.Abstractions;
 
 namespace InfraTools.Tests.Live;
@@ -485,9 +486,12 @@ public sealed class LiveStackTests(LiveStack stack, ITestOutputHelper output) : 
     {
         SkipUnlessTheEngineRuns();
         var site = State.Site ?? throw new InvalidOperationException("an earlier step did not pass");
-        var before = (await stack.QueryAsync("content_pull_last_success_timestamp_seconds")).Single().Value;
         var failuresBefore = (await stack.QueryAsync("cron_job_failures_total{job=\"content-pull\"}")).Single().Value;
         await stack.S3.StopGatewayAsync();
+        // The last success before the outage, from content-pull's textfile once S3 is down (Prometheus may not
+        // have scraped the latest pull yet; no pull can succeed from now on).
+        var before = double.Parse(Regex.Match(await File.ReadAllTextAsync(stack.Srv("monitoring", "content-pull.prom")),
+            @"(?m)^content_pull_last_success_timestamp_seconds (\S+)$").Groups[1].Value, CultureInfo.InvariantCulture);
         var down = Stopwatch.StartNew();
         var stoppedAt = DateTimeOffset.UtcNow;
         try
