@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages a part of the project needs, only when they are missing.
-#   scripts/install-deps.sh GROUP...   groups: aot ceph prometheus compose bench test kubernetes all
+#   scripts/install-deps.sh GROUP...   groups: aot ceph prometheus compose bench test engine kubernetes all
 # kubernetes: the Kubernetes manifest checks (tests/Stack.Tests) need kubectl (its kustomize) and Node.js with
 # the npm packages of tests/Stack.Tests/kubernetes/package-lock.json, installed there with `npm ci`.
 set -euo pipefail
@@ -13,6 +13,10 @@ declare -A groups=(
   [bench]="s3cmd rclone awscli time hyperfine"
   [test]="strace age"
   [kubernetes]=""
+  # the live stack test: debootstrap builds its base image; dockerd runs iptables inside each container's
+  # network namespace for the embedded DNS (127.0.0.11). The Docker engine itself is unpacked by
+  # scripts/engine-start.sh from Debian's docker.io, containerd, runc and tini, never installed.
+  [engine]="debootstrap iptables iproute2"
 )
 wanted=()
 kubernetes=false

@@ -4,6 +4,12 @@
 #   scripts/s3-server-start.sh [STATE_DIR]        (default: .s3-server in the project root)
 # On success it prints the path of STATE_DIR/env, a file of S3_* variables to source, e.g.
 #   . "$(scripts/s3-server-start.sh)"
+# S3_TEST_ADDRESS=ADDR binds the S3 endpoint (radosgw) to ADDR instead of 127.0.0.1, e.g. the host end of the
+# live stack test's veth pair (scripts/engine-start.sh), so containers reach it; the mon and the OSD stay on
+# 127.0.0.1. Use only 127.0.0.1 or an address of an interface the caller created.
+#   scripts/s3-server-start.sh --rgw-only STATE_DIR
+# starts radosgw again in a running cluster after `scripts/s3-server-stop.sh --rgw-only STATE_DIR` (an S3
+# outage: the buckets survive in the OSD), on the same address and port.
 # S3_TEST_TCP_NODELAY=0 starts radosgw without tcp_nodelay (the beast frontend's default): a response written
 # in pieces then waits for the client's ACK, which Linux delays by up to 40 ms unless the client asks for quick
 # ACKs (our tools do, s3cmd and rclone do not). That is the setting of issue 7's reference numbers
@@ -12,11 +18,31 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+rgw_only=0
+if [[ "${1:-}" == "--rgw-only" ]]; then rgw_only=1; shift; fi
 state=${1:-$root/.s3-server}
+address=${S3_TEST_ADDRESS:-127.0.0.1}
 access_key=${S3_TEST_ACCESS_KEY:-infratoolsaccess}
 secret_key=${S3_TEST_SECRET_KEY:-infratools-secret-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')}
 
 log() { echo "s3-server: $*" >&2; }
+
+s3_up() { [[ "$(curl -s -o /dev/null -w '%{http_code}' "http://$1/")" =~ ^(200|403)$ ]]; }
+if (( rgw_only )); then
+  [[ -f "$state/pids" && -f "$state/env" ]] || { log "no S3 server state in $state"; exit 1; }
+  state=$(cd "$state" && pwd)
+  endpoint=$(sed -n 's|^S3_ENDPOINT=http://||p' "$state/env")
+  if s3_up "$endpoint"; then log "radosgw already answers on $endpoint"; echo "$state/env"; exit 0; fi
+  radosgw -c "$state/ceph.conf" -n client.rgw -f >> "$state/log/rgw.out" 2>&1 &
+  sed -i '/^rgw /d' "$state/pids"
+  echo "rgw $!" >> "$state/pids"
+  for _ in $(seq 1 1200); do
+    if s3_up "$endpoint"; then log "radosgw started again on $endpoint"; echo "$state/env"; exit 0; fi
+    kill -0 "$(awk '$1 == "rgw" { print $2 }' "$state/pids")" 2>/dev/null || break
+    sleep 0.05
+  done
+  log "radosgw did not answer on $endpoint again (see $state/log)"; exit 1
+fi
 
 "$root/scripts/install-deps.sh" ceph >&2
 
@@ -29,12 +55,12 @@ rm -rf "$state"
 mkdir -p "$state"/{mon,osd,run,log}
 state=$(cd "$state" && pwd)
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port_free() { ! (exec 3<>"/dev/tcp/${2:-127.0.0.1}/$1") 2>/dev/null; }
 pick_port() {
   local p
   for _ in $(seq 1 200); do
     p=$(( 20000 + RANDOM % 30000 ))
-    if port_free "$p"; then echo "$p"; return 0; fi
+    if port_free "$p" && port_free "$p" "$address"; then echo "$p"; return 0; fi
   done
   log "no free port found"; return 1
 }
@@ -87,7 +113,7 @@ osd max object name len = 460
 osd max object namespace len = 64
 [client.rgw]
 # tcp_nodelay: without it, responses on kept-alive connections wait ~40 ms for delayed ACKs (Nagle)
-rgw frontends = beast endpoint=127.0.0.1:$s3_port$tcp_nodelay
+rgw frontends = beast endpoint=$address:$s3_port$tcp_nodelay
 rgw dns name = localhost
 rgw data = $state/rgw
 rgw enable usage log = false
@@ -141,17 +167,16 @@ radosgw-admin -c "$conf" -n client.rgw user create --uid=infratools --display-na
   --access-key="$access_key" --secret-key="$secret_key" >/dev/null 2>"$state/log/user-create.err" \
   || fail "radosgw-admin user create failed (see $state/log/user-create.err)"
 start_daemon rgw radosgw -c "$conf" -n client.rgw -f
-s3_up() { [[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$s3_port/")" =~ ^(200|403)$ ]]; }
-wait_for 60 "radosgw" s3_up || fail "radosgw did not answer on 127.0.0.1:$s3_port"
+wait_for 60 "radosgw" s3_up "$address:$s3_port" || fail "radosgw did not answer on $address:$s3_port"
 
 umask 077
 cat > "$state/env" <<ENV
-S3_ENDPOINT=http://127.0.0.1:$s3_port
+S3_ENDPOINT=http://$address:$s3_port
 S3_ACCESS_KEY=$access_key
 S3_SECRET_KEY=$secret_key
 S3_REGION=us-east-1
 S3_ADDRESSING=path
 S3_TEST_STATE_DIR=$state
 ENV
-log "S3 (Ceph RGW) on http://127.0.0.1:$s3_port, state in $state"
+log "S3 (Ceph RGW) on http://$address:$s3_port, state in $state"
 echo "$state/env"

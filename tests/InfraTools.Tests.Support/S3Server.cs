@@ -54,12 +54,14 @@ public sealed class S3Server
 
     /// <summary>
     /// Starts a separate server that belongs to the caller, for tests that stop the server mid-way.
-    /// Stop it with <see cref="Stop"/>.
+    /// Stop it with <see cref="Stop"/>. <paramref name="address"/> binds its S3 endpoint to another address
+    /// than 127.0.0.1 (one of an interface the caller created); <paramref name="stateDir"/> chooses where its
+    /// state lives.
     /// </summary>
-    public static S3Server StartDedicated()
+    public static S3Server StartDedicated(string? stateDir = null, string? address = null)
     {
-        var state = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"infratools-s3-{Guid.NewGuid():N}"[..32]);
-        var server = FromEnvFile(StartScript(state));
+        var state = stateDir ?? System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"infratools-s3-{Guid.NewGuid():N}"[..32]);
+        var server = FromEnvFile(StartScript(state, address));
         AppDomain.CurrentDomain.ProcessExit += (_, _) => server.Stop();
         return server;
     }
@@ -67,6 +69,21 @@ public sealed class S3Server
     /// <summary>Stops this server (its daemons, by pid) and removes its state.</summary>
     public void Stop() =>
         ProcessRunner.RunAsync(System.IO.Path.Combine(RepoPaths.Scripts, "s3-server-stop.sh"), [StateDir]).GetAwaiter().GetResult();
+
+    /// <summary>Stops only radosgw (an S3 outage); the buckets survive in the cluster.</summary>
+    public async Task StopGatewayAsync()
+    {
+        var result = await ProcessRunner.RunAsync(System.IO.Path.Combine(RepoPaths.Scripts, "s3-server-stop.sh"), ["--rgw-only", StateDir]);
+        if (result.ExitCode != 0) throw new InvalidOperationException("could not stop radosgw: " + result);
+    }
+
+    /// <summary>Starts radosgw again after <see cref="StopGatewayAsync"/>, on the same address and port.</summary>
+    public async Task StartGatewayAsync()
+    {
+        var result = await ProcessRunner.RunAsync(System.IO.Path.Combine(RepoPaths.Scripts, "s3-server-start.sh"), ["--rgw-only", StateDir],
+            timeout: TimeSpan.FromMinutes(2));
+        if (result.ExitCode != 0) throw new InvalidOperationException("could not start radosgw again: " + result);
+    }
 
     private static S3Server Start()
     {
@@ -77,9 +94,11 @@ public sealed class S3Server
         return server;
     }
 
-    private static string StartScript(string state)
+    private static string StartScript(string state, string? address = null)
     {
-        var result = ProcessRunner.RunAsync(System.IO.Path.Combine(RepoPaths.Scripts, "s3-server-start.sh"), [state], timeout: TimeSpan.FromMinutes(10))
+        var environment = address is null ? null : new Dictionary<string, string?> { ["S3_TEST_ADDRESS"] = address };
+        var result = ProcessRunner.RunAsync(System.IO.Path.Combine(RepoPaths.Scripts, "s3-server-start.sh"), [state], environment,
+                timeout: TimeSpan.FromMinutes(10))
             .GetAwaiter().GetResult();
         if (result.ExitCode != 0) throw new InvalidOperationException("could not start the S3 test server: " + result);
         return result.Stdout.Trim().Split('\n').Last();

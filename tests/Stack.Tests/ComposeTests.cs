@@ -101,10 +101,12 @@ public partial class ComposeTests
     [Fact]
     public void Containers_with_our_tools_run_read_only_unprivileged_and_without_capabilities()
     {
+        var toolImages = Stack.ToolServices.Where(s => Stack.Service(s).MapOrNull("build") is not null).Select(s => Stack.Service(s).Scalar("image")).ToHashSet();
         foreach (var name in Stack.ToolServices)
         {
             var service = Stack.Service(name);
-            Assert.Equal("images/tools/Dockerfile", service.Map("build").Scalar("dockerfile"));
+            if (service.MapOrNull("build") is { } build) Assert.Equal("images/tools/Dockerfile", build.Scalar("dockerfile"));
+            else Assert.Contains(service.Scalar("image"), toolImages); // an image another service builds
             Assert.Equal("true", service.Scalar("read_only"));
             Assert.Equal(["ALL"], service.Strings("cap_drop"));
             Assert.Contains("no-new-privileges:true", service.Strings("security_opt"));
@@ -181,8 +183,9 @@ public partial class ComposeTests
 
         var routed = Stack.Services.Entries().Where(s => ((YamlMappingNode)s.Value).MapOrNull("labels")?.Scalar("traefik.enable") == "true").ToList();
         Assert.Equal(["grafana", "nginx"], routed.Select(s => s.Key).Order());
+        // Shared middlewares are defined identically by every routed service (see the test below).
         var allLabels = routed.SelectMany(s => ((YamlMappingNode)s.Value).Map("labels").Entries()).Where(e => e.Key != "traefik.enable")
-            .ToDictionary(e => e.Key, e => ((YamlScalarNode)e.Value).Value);
+            .GroupBy(e => e.Key).ToDictionary(g => g.Key, g => ((YamlScalarNode)g.First().Value).Value);
         // Traefik v1 labels (traefik.frontend.*, traefik.port) are silently ignored by v3.
         Assert.DoesNotContain(allLabels.Keys, k => k.StartsWith("traefik.frontend", StringComparison.Ordinal) || k.StartsWith("traefik.backend", StringComparison.Ordinal) || k == "traefik.port");
         foreach (var (router, host) in new[] { ("site", "www.example.org"), ("grafana", "grafana.example.org") })
@@ -199,20 +202,115 @@ public partial class ComposeTests
     [Fact]
     public void Every_long_running_service_has_a_healthcheck_in_compose_or_its_image()
     {
-        var withHealthcheckInImage = new Dictionary<string, string>
+        var inImage = new Dictionary<string, DockerStage>
         {
-            ["traefik"] = "traefik", ["pull"] = "pull", ["backup"] = "backup",
+            ["traefik"] = new Dockerfile(Stack.ToolsDockerfile).Stage("traefik"),
+            ["pull"] = new Dockerfile(Stack.ToolsDockerfile).Stage("pull"),
+            ["backup"] = new Dockerfile(Stack.ToolsDockerfile).Stage("backup"),
+            ["prometheus"] = new Dockerfile(Stack.Path("images", "prometheus", "Dockerfile")).Stages[^1],
         };
-        var tools = new Dockerfile(Stack.ToolsDockerfile);
-        foreach (var (service, stage) in withHealthcheckInImage)
-            Assert.Single(tools.Stage(stage).All("HEALTHCHECK"));
-        foreach (var image in new[] { "nginx", "prometheus", "grafana" })
+        foreach (var (service, stage) in inImage)
         {
-            Assert.Single(new Dockerfile(Stack.Path("images", image, "Dockerfile")).All("HEALTHCHECK"));
+            Assert.Single(stage.All("HEALTHCHECK"));
+            Assert.Contains("CMD [", stage.All("HEALTHCHECK").Single().Arguments);
+            Assert.Null(Stack.Service(service).MapOrNull("healthcheck"));
+        }
+        foreach (var service in new[] { "nginx", "grafana", "node-exporter" })
+            Assert.Equal("CMD", Stack.Service(service).Map("healthcheck").Strings("test")[0]);
+        // One place per check: nginx's and Grafana's are in compose, not (also) in their images.
+        foreach (var image in new[] { "nginx", "grafana" })
+        {
+            Assert.Empty(new Dockerfile(Stack.Path("images", image, "Dockerfile")).All("HEALTHCHECK"));
             Assert.Equal($"images/{image}", Path.GetRelativePath(RepoPaths.Root, Stack.Service(image).Map("build").Scalar("context")!));
         }
-        Assert.NotNull(Stack.Service("node-exporter").MapOrNull("healthcheck"));
-        Assert.All(tools.Stages.SelectMany(s => s.All("HEALTHCHECK")), h => Assert.Contains("CMD [", h.Arguments));
+        var covered = inImage.Keys.Concat(["nginx", "grafana", "node-exporter"]).ToHashSet();
+        var oneShot = Stack.Services.Entries().Where(s => ((YamlMappingNode)s.Value).Scalar("restart") == "no").Select(s => s.Key).ToHashSet();
+        // What is left is upstream images that bring their own or have nothing to probe with.
+        Assert.Equal(["cadvisor", "docker-socket-proxy", "nginx-exporter"], Stack.Services.Entries().Select(e => e.Key).Except(covered).Except(oneShot).Order());
+    }
+
+    [Fact]
+    public void Prometheus_restore_does_not_inherit_the_cron_health_check_of_the_backup_image()
+    {
+        // The backup image's HEALTHCHECK asks cron's /health; prometheus-restore runs a script instead.
+        Assert.Single(new Dockerfile(Stack.ToolsDockerfile).Stage("backup").All("HEALTHCHECK"));
+        Assert.Equal(Stack.Service("backup").Scalar("image"), Stack.Service("prometheus-restore").Scalar("image"));
+        Assert.Equal(["NONE"], Stack.Service("prometheus-restore").Map("healthcheck").Strings("test"));
+    }
+
+    [Fact]
+    public void Routed_services_are_probed_every_5_seconds_so_a_restart_is_routed_again_within_seconds()
+    {
+        // Traefik ignores a container whose health is "starting", and Docker's first probe comes one interval
+        // after the start: the interval is how long a restart or deploy keeps a router without its container.
+        var routed = Stack.Services.Entries().Where(s => ((YamlMappingNode)s.Value).MapOrNull("labels")?.Scalar("traefik.enable") == "true").ToList();
+        Assert.Equal(["grafana", "nginx"], routed.Select(r => r.Key).Order());
+        foreach (var (name, node) in routed)
+        {
+            var healthcheck = ((YamlMappingNode)node).Map("healthcheck");
+            Assert.True(healthcheck.Scalar("interval") == "5s", $"{name}: interval {healthcheck.Scalar("interval")}");
+            Assert.NotNull(healthcheck.Scalar("start_period"));
+            Assert.Null(healthcheck.Scalar("start_interval")); // Compose 1.x and Engine < 25 do not know it
+        }
+    }
+
+    [Fact]
+    public void Every_router_uses_only_middlewares_its_own_container_defines()
+    {
+        // Traefik drops every label of a starting or unhealthy container, middlewares included: a router that
+        // uses a middleware defined on another container breaks whenever that container restarts.
+        var labels = Stack.Services.Entries()
+            .Select(s => (Service: s.Key, Labels: ((YamlMappingNode)s.Value).MapOrNull("labels")?.Entries().ToDictionary(e => e.Key, e => ((YamlScalarNode)e.Value).Value ?? "")))
+            .Where(s => s.Labels is not null && s.Labels.GetValueOrDefault("traefik.enable") == "true").ToList();
+        Assert.NotEmpty(labels);
+        var definitions = new Dictionary<string, Dictionary<string, string>>();
+        foreach (var (service, own) in labels)
+        {
+            var routers = own!.Where(l => MiddlewaresLabel().IsMatch(l.Key)).ToList();
+            Assert.NotEmpty(routers);
+            foreach (var middleware in routers.SelectMany(r => r.Value.Split(',')).Select(m => m.Trim()))
+            {
+                Assert.EndsWith("@docker", middleware);
+                var name = middleware[..^"@docker".Length];
+                var definition = own!.Where(l => l.Key.StartsWith($"traefik.http.middlewares.{name}.", StringComparison.Ordinal)).ToDictionary(l => l.Key, l => l.Value);
+                Assert.True(definition.Count > 0, $"{service}: its router uses {middleware}, which {service} does not define");
+                // Defined several times, the definitions must be identical, or Traefik drops the middleware.
+                if (definitions.TryGetValue(name, out var other)) Assert.Equal(other.OrderBy(d => d.Key), definition.OrderBy(d => d.Key));
+                else definitions[name] = definition;
+            }
+        }
+        Assert.Contains("security-headers", definitions.Keys);
+    }
+
+    [Fact]
+    public void Each_image_is_built_by_one_service()
+    {
+        var built = Stack.Services.Entries().Where(s => ((YamlMappingNode)s.Value).MapOrNull("build") is not null)
+            .GroupBy(s => ((YamlMappingNode)s.Value).Scalar("image")).ToList();
+        Assert.NotEmpty(built);
+        Assert.All(built, g => Assert.True(g.Count() == 1, $"{g.Key} is built by {string.Join(" and ", g.Select(s => s.Key))}"));
+    }
+
+    [Fact]
+    public void Node_exporter_sees_the_host_through_an_rslave_bind_and_the_manual_explains_dockers_refusal()
+    {
+        Assert.Contains("/:/host:ro,rslave", Stack.Service("node-exporter").Strings("volumes"));
+        // The message Docker gives where / is a private mount (the live test shows Docker prints exactly this),
+        // and the fix, are in the compose file's comment and the manual.
+        const string refusal = "path / is mounted on / but it is not a shared or slave mount";
+        var deploy = File.ReadAllText(Stack.Path("docs", "deploy.md"));
+        Assert.Contains(refusal, deploy);
+        Assert.Contains("mount --make-rshared /", deploy);
+        Assert.Contains(refusal, File.ReadAllText(Stack.ComposeFile));
+    }
+
+    [Fact]
+    public void The_docker_socket_proxy_is_a_maintained_release()
+    {
+        // 0.3 is HAProxy 2.2 (end of life); 0.4 is HAProxy 3.
+        var m = Regex.Match(Stack.Service("docker-socket-proxy").Scalar("image")!, "^tecnativa/docker-socket-proxy:(\\d+)\\.(\\d+)\\.\\d+$");
+        Assert.True(m.Success);
+        Assert.True((int.Parse(m.Groups[1].Value), int.Parse(m.Groups[2].Value)).CompareTo((0, 4)) >= 0, m.Value);
     }
 
     [Fact]
@@ -231,11 +329,13 @@ public partial class ComposeTests
     [Fact]
     public void Upstream_images_are_pinned_to_a_version_and_ours_are_built_locally()
     {
+        var builtHere = Stack.Services.Entries().Where(s => ((YamlMappingNode)s.Value).Get("build") is not null)
+            .Select(s => ((YamlMappingNode)s.Value).Scalar("image")).ToHashSet();
         foreach (var (name, node) in Stack.Services.Entries())
         {
             var service = (YamlMappingNode)node;
             var image = service.Scalar("image")!;
-            if (service.Get("build") is not null)
+            if (service.Get("build") is not null || builtHere.Contains(image))
             {
                 Assert.Matches("^infra-tools/[a-z-]+:local$", image);
                 continue;
@@ -255,6 +355,20 @@ public partial class ComposeTests
         Assert.Equal("false", values["GRAFANA_OAUTH_ALLOW_SIGN_UP"]);
     }
 
+    [Fact]
+    public void The_acme_restore_manual_shows_the_paths_the_stack_uses()
+    {
+        // Its compose example once named a metrics file (/textfile/acme_restore.prom) the stack does not write.
+        var manual = File.ReadAllText(Stack.Path("docs", "acme-restore.md"));
+        var example = Regex.Match(manual, "```yaml\n(traefik:.*?)```", RegexOptions.Singleline).Groups[1].Value;
+        Assert.NotEmpty(example);
+        var entrypoint = new Dockerfile(Stack.ToolsDockerfile).Stage("traefik").All("ENTRYPOINT").Single().ExecForm!;
+        foreach (var option in new[] { "--file", "--metrics-file" })
+            Assert.Contains($"\"{option}\", \"{entrypoint[Array.IndexOf(entrypoint, option) + 1]}\"", example);
+        var source = TraefikCommand()[0]; // --source=s3://BUCKET/acme/acme.json
+        Assert.Contains("s3://backups/" + source[(source.IndexOf("s3://", StringComparison.Ordinal) + 5)..].Split('/', 2)[1], example);
+    }
+
     private static List<string> TraefikCommand() => Stack.Service("traefik").Strings("command").ToList();
 
     /// <summary>NAME=value lines of .env.example, commented ones included, with their 1-based line numbers.</summary>
@@ -269,6 +383,9 @@ public partial class ComposeTests
         }
         return result;
     }
+
+    [GeneratedRegex("^traefik\\.http\\.routers\\.[^.]+\\.middlewares$")]
+    private static partial Regex MiddlewaresLabel();
 
     [GeneratedRegex("\\$\\{([A-Z][A-Z0-9_]*)")]
     private static partial Regex ComposeVariable();
