@@ -125,12 +125,24 @@ public static partial class KubernetesManifests
     [GeneratedRegex(@"^\| cron_busy_rss_kb_10_every_second_jobs \| ([0-9]+) \|", RegexOptions.Multiline)]
     private static partial Regex CronBusyRow();
 
-    /// <summary>The directory nginx serves (the first `root` of images/nginx/nginx.conf).</summary>
+    /// <summary>
+    /// The directory nginx serves (the first `root` of images/nginx/nginx.conf); a root that is a variable
+    /// (`root $site_root;`, release mode's fallback) is the first value `set` gives it: the directory that holds
+    /// the releases and `current`, which the web-root volume must cover.
+    /// </summary>
     public static string NginxRoot()
     {
-        var m = NginxRootLine().Match(File.ReadAllText(Stack.Path("images", "nginx", "nginx.conf")));
+        var conf = File.ReadAllText(Stack.Path("images", "nginx", "nginx.conf"));
+        var m = NginxRootLine().Match(conf);
         if (!m.Success) throw new InvalidOperationException("images/nginx/nginx.conf has no root directive");
-        return m.Groups[1].Value.TrimEnd('/');
+        var root = m.Groups[1].Value;
+        if (root.StartsWith('$'))
+        {
+            var set = Regex.Match(conf, @"^\s*set\s+" + Regex.Escape(root) + @"\s+([^;\s]+)\s*;", RegexOptions.Multiline);
+            if (!set.Success) throw new InvalidOperationException($"images/nginx/nginx.conf: root {root} is never set");
+            root = set.Groups[1].Value;
+        }
+        return root.TrimEnd('/');
     }
 
     [GeneratedRegex(@"^\s*root\s+([^;\s]+)\s*;", RegexOptions.Multiline)]
