@@ -32,14 +32,15 @@ public class ContentPullTests
         var check = await ProcessRunner.RunAsync("sh", ["-c", $"promtool check metrics < {box.Metrics}"]);
         Assert.True(check.ExitCode == 0, check.ToString());
 
-        // Second run, traced: no file under DEST is opened, and the only S3 requests are the 3 listing pages.
+        // Second run, traced: no file under DEST is opened, and the only S3 requests are the GET of the release
+        // manifest (PREFIX/.release.json, absent here: a 404, docs/releases.md) and the 3 listing pages.
         var trace = Path.Combine(box.Root, "strace.log");
         var second = await ProcessRunner.RunAsync("strace", ["-f", "-e", "trace=open,openat,openat2", "-o", trace, RepoPaths.Tool("content-pull"),
             box.Source(), box.Dest, "--delete", "--state-dir", box.State, "--metrics-file", box.Metrics, "--debug"], box.Server.Environment());
         Assert.True(second.ExitCode == 0, second.ToString());
         var opened = File.ReadAllLines(trace).Where(l => l.Contains($"\"{box.Dest}/", StringComparison.Ordinal) && !l.Contains("O_DIRECTORY")).ToList();
         Assert.True(opened.Count == 0, "files under DEST were opened:\n" + string.Join('\n', opened.Take(5)));
-        Assert.Contains("3 S3 requests", second.Stderr);
+        Assert.Contains("4 S3 requests", second.Stderr);
         Assert.Equal(0, box.Files("downloaded"));
         Assert.Equal(2500, box.Files("unchanged"));
         box.AssertMirrors(tree);

@@ -94,10 +94,16 @@ public class WatchTests
         Assert.All(idle, r => Assert.Equal(("GET", ".release.json"), (r.Method, r.Key)));
         Assert.Equal(1, watcher.Count("pulled "));
 
-        // A new version and then the manifest (a publisher writes it last): pulled once, at the next poll.
+        // A new version published as CI does (changed files, then the release manifest last): pulled once, at the next poll.
         var v2 = new Dictionary<string, byte[]>(Site) { ["index.html"] = "v2"u8.ToArray() };
-        await box.PutAsync(new Dictionary<string, byte[]> { ["index.html"] = "v2"u8.ToArray() });
-        await box.PutAsync(new Dictionary<string, byte[]> { [".release.json"] = "{\"id\":\"2\"}"u8.ToArray() });
+        var build = Path.Combine(box.Root, "build");
+        foreach (var (path, content) in v2)
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.Combine(build, path))!);
+            File.WriteAllBytes(Path.Combine(build, path), content);
+        }
+        var publish = await ProcessRunner.RunAsync(RepoPaths.Tool("content-pull"), ["publish", build, box.Source()], box.Server.Environment());
+        Assert.True(publish.ExitCode == 0, publish.ToString());
         await watcher.LoggedAsync("pulled ", 2);
         Assert.Equal("v2", File.ReadAllText(Path.Combine(box.Dest, "index.html")));
         await Task.Delay(TimeSpan.FromSeconds(1));

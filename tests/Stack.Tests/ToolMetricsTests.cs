@@ -26,17 +26,18 @@ public class ToolMetricsTests
         var monitoring = dir.Combine("monitoring");
 
         await RunOk("backup", env, "push", "--name", "acme", "--require-json", "--metrics-file", Path.Combine(monitoring, "backup-acme.prom"), acme, $"s3://{bucket}/acme/acme.json");
-        await RunOk("content-pull", env, $"s3://{bucket}/acme/", dir.Combine("www"), "--state-dir", dir.Combine("state"), "--metrics-file", Path.Combine(monitoring, "content-pull.prom"));
+        // --releases, as the shipped pull crontab runs it: the release gauges come with the run's own.
+        await RunOk("content-pull", env, $"s3://{bucket}/acme/", dir.Combine("www"), "--releases", "--state-dir", dir.Combine("state"), "--metrics-file", Path.Combine(monitoring, "content-pull.prom"));
         await RunOk("acme-restore", env, "--source", $"s3://{bucket}/acme/acme.json", "--file", dir.Combine("traefik", "acme.json"), "--metrics-file", Path.Combine(monitoring, "acme-restore.prom"));
 
         var written = Directory.GetFiles(monitoring, "*.prom").SelectMany(NamesIn).ToHashSet(StringComparer.Ordinal);
         var listed = new[] { "content-pull", "backup", "acme-restore" }.SelectMany(tool => KnownMetrics.BySource[tool]).ToHashSet(StringComparer.Ordinal);
         Assert.Equal(listed.Order(), written.Order());
 
-        // The watch mode: the pull's names and its own, in one file; SIGTERM ends it with 0.
+        // The watch mode (in release mode): the pull's names and its own, in one file; SIGTERM ends it with 0.
         var watchMetrics = dir.Combine("watch", "content-pull.prom");
         var watch = await ProcessRunner.RunAsync("timeout", ["--preserve-status", "-s", "TERM", "3", RepoPaths.Tool("content-pull"), $"s3://{bucket}/acme/", dir.Combine("www2"),
-            "--state-dir", dir.Combine("state2"), "--metrics-file", watchMetrics, "--watch", "--poll", "200ms"], env);
+            "--releases", "--state-dir", dir.Combine("state2"), "--metrics-file", watchMetrics, "--watch", "--poll", "200ms"], env);
         Assert.True(watch.ExitCode == 0, watch.ToString());
         var watchListed = KnownMetrics.BySource["content-pull"].Concat(KnownMetrics.BySource["content-pull-watch"]).ToHashSet(StringComparer.Ordinal);
         Assert.Equal(watchListed.Order(), NamesIn(watchMetrics).ToHashSet(StringComparer.Ordinal).Order());

@@ -267,8 +267,39 @@ public sealed class LiveStackTests(LiveStack stack, ITestOutputHelper output) : 
         // A visitor requests the changed and the new files all along: each answer must be a whole file of
         // either version, or 404 for a file not there yet.
         using var visitor = new Visitor(_site, [before, site]);
-        var mediaDir = stack.Srv("www", "media");
-        int Pulled() => Directory.Exists(mediaDir) ? Directory.EnumerateFiles(mediaDir, "*.bin").Count() : 0;
+        // The pull container runs content-pull --releases: a pull writes into a staging tree
+        // /srv/www/releases/.staging-*, which becomes the next release in one rename; a crashed pull's staging
+        // tree is removed by the next run, which starts a new one.
+        var releasesDir = stack.Srv("www", "releases");
+        HashSet<string> Stagings()
+        {
+            try
+            {
+                return Directory.Exists(releasesDir) ? Directory.EnumerateDirectories(releasesDir, ".staging-*").ToHashSet(StringComparer.Ordinal) : [];
+            }
+            catch (DirectoryNotFoundException)
+            {
+                return [];
+            }
+        }
+        HashSet<string> crashed = [];
+        int Pulled()
+        {
+            var count = 0;
+            foreach (var staging in Stagings().Where(d => !crashed.Contains(d)))
+            {
+                try
+                {
+                    var media = Path.Combine(staging, "media");
+                    if (Directory.Exists(media)) count += Directory.EnumerateFiles(media, "*.bin").Count();
+                }
+                catch (DirectoryNotFoundException)
+                {
+                    // published (renamed to its release id) or removed meanwhile
+                }
+            }
+            return count;
+        }
         async Task<string> PidAsync() => await stack.InspectAsync("pull", "{{.State.Pid}}");
 
         // A start runs a pull at once (run-at-start); SIGKILL of the container's PID 1 mid-pull is a crash
@@ -282,6 +313,8 @@ public sealed class LiveStackTests(LiveStack stack, ITestOutputHelper output) : 
         var atCrash = Pulled();
         Report($"pull crashed (SIGKILL of its PID 1) with {atCrash} of {bulkFiles} new files pulled");
         Assert.InRange(atCrash, 1, bulkFiles - 1);
+        crashed = Stagings();
+        Assert.NotEmpty(crashed);
         var leftovers = Directory.EnumerateFiles(stack.Srv("www"), ".*.tmp-*", SearchOption.AllDirectories).ToList();
         foreach (var tmp in leftovers.Take(5))
             Assert.Equal(HttpStatusCode.NotFound, (await _site.GetAsync("/" + Path.GetRelativePath(stack.Srv("www"), tmp))).Status);
@@ -292,7 +325,8 @@ public sealed class LiveStackTests(LiveStack stack, ITestOutputHelper output) : 
             int.Parse(await stack.InspectAsync("pull", "{{.RestartCount}}"), CultureInfo.InvariantCulture) > restarts &&
             await stack.InspectAsync("pull", "{{.State.Status}}") == "running", TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(50));
         var id = await stack.ContainerAsync("pull");
-        await stack.WaitUntilAsync("the pull under way again", () => Task.FromResult(Pulled() > atCrash), TimeSpan.FromSeconds(60), TimeSpan.FromMilliseconds(5));
+        // The restarted pull stages the release anew (the crashed staging tree is removed).
+        await stack.WaitUntilAsync("the pull under way again", () => Task.FromResult(Pulled() > 0), TimeSpan.FromSeconds(60), TimeSpan.FromMilliseconds(5));
 
         // `docker kill` mid-pull is a manual stop: Docker does not restart the container (restart: always
         // notwithstanding) until it is started again, here as an operator would, with `up -d`.
@@ -300,7 +334,7 @@ public sealed class LiveStackTests(LiveStack stack, ITestOutputHelper output) : 
         Assert.True(kill.ExitCode == 0, kill.ToString());
         var atKill = Pulled();
         Report($"pull stopped by docker kill with {atKill} of {bulkFiles} new files pulled");
-        Assert.InRange(atKill, atCrash + 1, bulkFiles - 1);
+        Assert.InRange(atKill, 1, bulkFiles - 1);
         await Task.Delay(TimeSpan.FromSeconds(3));
         Assert.Equal("exited", await stack.InspectAsync("pull", "{{.State.Status}}"));
         await stack.UpAsync("pull");
