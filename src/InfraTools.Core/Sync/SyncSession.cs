@@ -43,14 +43,26 @@ public sealed class SyncSession(ISyncSide source, ISyncSide target, SyncState st
     /// <summary>Carries out the plan into <paramref name="stats"/>; the result is published only when nothing failed.</summary>
     public async Task RunAsync(SyncPlan plan, SyncStats stats, CancellationToken cancellationToken)
     {
-        try
+        var runner = new SyncRunner(source, target, state, options.Parallel, log);
+        if (publisher is null)
         {
-            await new SyncRunner(source, target, state, options.Parallel, log).RunAsync(plan, stats, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await runner.RunAsync(plan, stats, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                await state.SaveAsync(plan.SourceFiles).ConfigureAwait(false);
+            }
+            return;
         }
-        finally
-        {
-            await state.SaveAsync(plan.SourceFiles).ConfigureAwait(false);
-        }
-        if (publisher is not null && stats.Failed == 0) await publisher.PublishAsync(plan, stats, cancellationToken).ConfigureAwait(false);
+        // With a publisher (release mode) the manifest must describe what is published: saved before the swap, a
+        // run killed in between would leave entries for staged files that the next run matches against the old
+        // release's files (same size, same Last-Modified second) and skips. Saved only after publishing; a run that
+        // failed or died keeps the previous manifest, which still describes the current release.
+        await runner.RunAsync(plan, stats, cancellationToken).ConfigureAwait(false);
+        if (stats.Failed > 0) return;
+        await publisher.PublishAsync(plan, stats, cancellationToken).ConfigureAwait(false);
+        await state.SaveAsync(plan.SourceFiles).ConfigureAwait(false);
     }
 }
