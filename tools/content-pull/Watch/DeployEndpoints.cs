@@ -17,9 +17,6 @@ public sealed class DeployEndpoints(byte[]? secret, PullTrigger trigger, Func<bo
     private readonly Lock _lock = new();
     private readonly Queue<long> _accepted = new();
 
-    public long Rejected;
-    public long Accepted;
-
     public Task<HttpResponse> HandleAsync(HttpRequest request, CancellationToken cancellationToken) => Task.FromResult(Handle(request));
 
     private HttpResponse Handle(HttpRequest request)
@@ -31,12 +28,10 @@ public sealed class DeployEndpoints(byte[]? secret, PullTrigger trigger, Func<bo
                 if (secret is null) return HttpResponse.Text(404, "no deploy secret is configured (CONTENT_PULL_DEPLOY_SECRET or _FILE)\n");
                 if (!HubSignature.Verify(secret, request.Body, request.Header(HubSignature.Header)))
                 {
-                    Interlocked.Increment(ref Rejected);
                     log.Warning("deploy trigger refused: {Why}", request.Header(HubSignature.Header) is null ? "no X-Hub-Signature-256 header" : "bad signature");
                     return HttpResponse.Text(401, "bad or missing X-Hub-Signature-256\n");
                 }
                 if (!Admit()) return HttpResponse.Text(429, $"more than {MaxPerMinute} deploy triggers in a minute\n");
-                Interlocked.Increment(ref Accepted);
                 var queued = trigger.Request("deploy trigger");
                 log.Debug("deploy trigger accepted ({State})", queued ? "pull requested" : "a pull was already requested");
                 return HttpResponse.Text(202, queued ? "pull requested\n" : "a pull is already requested\n");

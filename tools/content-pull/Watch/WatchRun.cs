@@ -38,8 +38,6 @@ public sealed class WatchRun(ContentPullOptions options, WatchOptions watch, Too
     // The loop writes the textfile itself, after every pull: the host's one-shot report does not apply.
     RunReport? IToolRun.Report => null;
 
-    public PullTrigger Trigger => _trigger;
-
     public async Task<ToolResult> RunAsync()
     {
         var settings = context.ReadS3Settings();
