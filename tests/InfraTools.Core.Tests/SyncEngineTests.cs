@@ -22,12 +22,12 @@ public class SyncEngineTests : IDisposable
 
     private string Dest => _dir.Combine("www");
 
-    private async Task<(SyncPlan Plan, SyncStats Stats)> PullAsync(SyncState? state = null, bool delete = true, string[]? exclude = null)
+    private async Task<(SyncPlan Plan, SyncStats Stats)> PullAsync(SyncState? state = null, bool delete = true, string[]? exclude = null, IPublisher? publisher = null)
     {
         var filter = new GlobFilter(exclude ?? []);
         state ??= SyncState.Ephemeral(Log);
         var session = new SyncSession(new BucketSide(_store, BucketName, "", filter), new LocalSide(Dest, FileModes.WebReadable, filter, state.TempNames), state,
-            new SyncOptions(delete, new SafetyOptions(EmptySourceRule.RefuseIfTargetHasFiles, false, null), 4), Log);
+            new SyncOptions(delete, new SafetyOptions(EmptySourceRule.RefuseIfTargetHasFiles, false, null), 4), Log, publisher);
         var plan = await session.PlanAsync("s3://site/", Dest, default);
         var stats = new SyncStats();
         await session.RunAsync(plan, stats, default);
@@ -74,6 +74,41 @@ public class SyncEngineTests : IDisposable
         Assert.Equal(2, second.Unchanged);
         Assert.Empty(plan.Checks);
         Assert.False(_store.Counts.ContainsKey("get"), "an unchanged file was downloaded");
+    }
+
+    private sealed class FailingPublisher : IPublisher
+    {
+        public int Calls;
+        public Task PublishAsync(SyncPlan plan, SyncStats stats, CancellationToken cancellationToken)
+        {
+            Calls++;
+            throw new IOException("the swap failed (test)");
+        }
+    }
+
+    [Fact]
+    public async Task With_a_publisher_that_fails_the_manifest_keeps_describing_what_was_published_before()
+    {
+        // Release mode: the manifest must describe the published tree. A run whose publish fails (or that is
+        // killed before it) must not record the staged files, or the next run matches a same-size change against
+        // the old release's files and skips it (625d06f; seen in CI as page-00080.html keeping its old content).
+        Put(("index.html", "home v1"), ("page.html", "page v1"));
+        using (var state = State("release", Dest))
+            await PullAsync(state);
+        using (var state = State("release", Dest))
+            Assert.True(state.Manifest.TryGet("page.html", out var before) && before.ETag == InMemoryObjectStore.ETagOf("page v1"u8.ToArray()));
+
+        Put(("page.html", "page v2"));  // same size: only the manifest's ETag tells the change
+        var failing = new FailingPublisher();
+        using (var state = State("release", Dest))
+            await Assert.ThrowsAsync<IOException>(() => PullAsync(state, publisher: failing));
+        Assert.Equal(1, failing.Calls);
+
+        using var next = State("release", Dest);
+        Assert.True(next.Manifest.TryGet("page.html", out var kept), "the manifest lost the entry of a published file");
+        Assert.Equal(InMemoryObjectStore.ETagOf("page v1"u8.ToArray()), kept.ETag);
+        var (plan, _) = await PullAsync(next);
+        Assert.Contains(plan.Transfers.Select(t => t.Source.Path).Concat(plan.Checks.Select(c => c.Source.Path)), key => key == "page.html");
     }
 
     [Fact]
