@@ -169,6 +169,11 @@ public class ReleaseModeTests
         Assert.True(published.ExitCode == 0, published.ToString());
         var release1 = published.Stdout.Trim();
         Assert.True(ReleaseIds.IsId(release1), published.ToString());
+        // The same build again (a CI job run twice): no new release for the watchers to pull, nothing uploaded.
+        var again = await PublishAsync(box, build);
+        Assert.True(again.ExitCode == 0, again.ToString());
+        Assert.Equal(release1, again.Stdout.Trim());
+        Assert.Contains($"already names release {release1}", again.Stderr);
 
         await box.PullOkAsync("--releases");
         var local1 = CurrentId(box);

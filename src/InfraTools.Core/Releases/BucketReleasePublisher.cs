@@ -22,6 +22,9 @@ public sealed class BucketReleasePublisher(IObjectStore store, string bucket, st
 {
     public BucketReleaseResult? Result { get; private set; }
 
+    /// <summary>True when the bucket already named a release of exactly these files, so none was written.</summary>
+    public bool Unchanged { get; private set; }
+
     public async Task PublishAsync(SyncPlan plan, SyncStats stats, CancellationToken cancellationToken)
     {
         var files = new List<ReleaseManifestFile>();
@@ -39,14 +42,36 @@ public sealed class BucketReleasePublisher(IObjectStore store, string bucket, st
             if (name.EndsWith(".json", StringComparison.Ordinal) && ReleaseIds.IsId(name[..^5])) history.Add(name[..^5]);
         }
         history.Sort(StringComparer.Ordinal);
-        var now = (time ?? TimeProvider.System).GetUtcNow();
-        var id = ReleaseIds.New(now.UtcDateTime, history.LastOrDefault());
-        var manifest = new ReleaseManifest(id, now, files);
-        var json = manifest.ToJson();
-        await PutAsync(prefix + ReleaseManifest.HistoryFolder + id + ".json", json, cancellationToken).ConfigureAwait(false);
-        await PutAsync(prefix + ReleaseManifest.Name, json, cancellationToken).ConfigureAwait(false);
-        log.Information("wrote release {Release} ({Files} files) to s3://{Bucket}/{Key}", id, files.Count, bucket, prefix + ReleaseManifest.Name);
-        history.Add(id);
+
+        // A publish of the build the bucket already names (a CI job run again) writes no new release: the
+        // watchers would pull for nothing, and the history would lose an older release to the same content.
+        ReleaseManifest? named;
+        try
+        {
+            named = await ReleaseManifest.ReadAsync(store, bucket, prefix + ReleaseManifest.Name, cancellationToken).ConfigureAwait(false);
+        }
+        catch (StoreException ex) when (ex.Kind == StoreErrorKind.IntegrityCheckFailed)
+        {
+            named = null;  // a damaged manifest is replaced by this one
+        }
+        ReleaseManifest manifest;
+        if (named is not null && history.Contains(named.Id) && SameFiles(named.Files, files))
+        {
+            manifest = named;
+            Unchanged = true;
+            log.Information("s3://{Bucket}/{Key} already names release {Release} with exactly these {Files} files: no new release written", bucket, prefix + ReleaseManifest.Name, named.Id, files.Count);
+        }
+        else
+        {
+            var now = (time ?? TimeProvider.System).GetUtcNow();
+            manifest = new ReleaseManifest(ReleaseIds.New(now.UtcDateTime, history.LastOrDefault()), now, files);
+            var json = manifest.ToJson();
+            await PutAsync(prefix + ReleaseManifest.HistoryFolder + manifest.Id + ".json", json, cancellationToken).ConfigureAwait(false);
+            await PutAsync(prefix + ReleaseManifest.Name, json, cancellationToken).ConfigureAwait(false);
+            log.Information("wrote release {Release} ({Files} files) to s3://{Bucket}/{Key}", manifest.Id, files.Count, bucket, prefix + ReleaseManifest.Name);
+            history.Add(manifest.Id);
+        }
+        var id = manifest.Id;
 
         // Only now, and only what none of the newest K releases references.
         var kept = history.TakeLast(keep).ToList();
@@ -73,6 +98,9 @@ public sealed class BucketReleasePublisher(IObjectStore store, string bucket, st
         stats.AddFailed(failures.Count);
         Result = new BucketReleaseResult(id, files.Count, manifest.Bytes, delete.Count - failures.Count, failures.Select(f => f.Key).ToList());
     }
+
+    private static bool SameFiles(IReadOnlyList<ReleaseManifestFile> named, List<ReleaseManifestFile> files) =>
+        named.Count == files.Count && named.OrderBy(f => f.Path, StringComparer.Ordinal).SequenceEqual(files);
 
     private async Task PutAsync(string key, byte[] content, CancellationToken cancellationToken)
     {
