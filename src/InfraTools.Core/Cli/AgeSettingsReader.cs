@@ -89,23 +89,8 @@ public static class AgeSettingsReader
     /// <summary>Reads a key file (regular files only: a FIFO nobody writes would block), as UTF-8 text; the bytes are zeroed after decoding.</summary>
     private static string ReadKeyFile(string path, string setting, string kind)
     {
-        byte[] bytes;
-        try
-        {
-            bytes = RegularFile.ReadAllBytes(path, followLinks: true, MaxKeyFileBytes);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            var reason = ex switch
-            {
-                FileNotFoundException or DirectoryNotFoundException => "no such file",
-                UnauthorizedAccessException => "permission denied",
-                _ when ex.Message.Contains("not a regular file", StringComparison.Ordinal) => "it is not a regular file",
-                _ when ex.Message.Contains("larger than", StringComparison.Ordinal) => $"the file is larger than {MaxKeyFileBytes >> 20} MiB, so not an age {kind} file",
-                _ => "cannot read it",
-            };
-            throw new ConfigurationException($"{setting} {path}: {reason}; point it at the age {kind} file");
-        }
+        var bytes = SettingFile.Read(path, MaxKeyFileBytes, $"{setting} {path}", $"the file is larger than {MaxKeyFileBytes >> 20} MiB, so not an age {kind} file",
+            $"point it at the age {kind} file");
         try
         {
             return new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(bytes).TrimStart('\uFEFF');

@@ -86,24 +86,8 @@ public static partial class S3SettingsReader
 
     private static string ReadSettingFile(string variable, string path)
     {
-        string text;
-        try
-        {
-            // A FIFO nobody writes would block the read forever: only regular files are read (links followed).
-            text = System.Text.Encoding.UTF8.GetString(RegularFile.ReadAllBytes(path, followLinks: true, MaxSettingFileBytes));
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            var reason = ex switch
-            {
-                FileNotFoundException or DirectoryNotFoundException => "no such file",
-                UnauthorizedAccessException => "permission denied",
-                _ when ex.Message.Contains("not a regular file", StringComparison.Ordinal) => "it is not a regular file",
-                _ when ex.Message.Contains("larger than", StringComparison.Ordinal) => $"the file is larger than {MaxSettingFileBytes >> 10} KiB",
-                _ => "cannot read it",
-            };
-            throw new ConfigurationException($"{variable}={path}: {reason}; point it at a readable file that holds the value");
-        }
+        var text = System.Text.Encoding.UTF8.GetString(SettingFile.Read(path, MaxSettingFileBytes, $"{variable}={path}",
+            $"the file is larger than {MaxSettingFileBytes >> 10} KiB", "point it at a readable file that holds the value"));
         // Secret files usually end with a newline; the value never does.
         text = text.TrimEnd('\r', '\n');
         if (text.Length == 0) throw new ConfigurationException($"{variable}={path}: the file is empty; put the value in it");

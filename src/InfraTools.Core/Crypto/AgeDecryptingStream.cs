@@ -14,7 +14,7 @@ namespace InfraTools.Crypto;
 /// a temporary file and rename it only after that (as <see cref="Age.DecryptToFileAsync"/> does), and discard
 /// it on any exception. A failure is sticky: every later read throws the same exception.
 /// </summary>
-public sealed class AgeDecryptingStream : Stream
+public sealed class AgeDecryptingStream : ChunkedReadStream
 {
     private const int MaxHeaderBytes = 1 << 20;
     private static readonly byte[] Intro = Encoding.ASCII.GetBytes(AgeFormat.VersionLine);
@@ -27,13 +27,10 @@ public sealed class AgeDecryptingStream : Stream
     private bool _sourceEnded;
     private ChaCha20Poly1305? _aead;
     private readonly byte[] _plain = new byte[AgeFormat.ChunkSize];
-    private ReadOnlyMemory<byte> _pending;
     private long _chunks;
     private bool _finalChunkRead;
     private bool _ended;
     private Exception? _failure;
-    private long _position;
-    private bool _disposed;
 
     private AgeDecryptingStream(Stream source, bool leaveOpen)
     {
@@ -227,38 +224,10 @@ public sealed class AgeDecryptingStream : Stream
         }
     }
 
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+    protected override bool Ended => _ended;
 
-    public override int Read(Span<byte> buffer)
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        if (buffer.IsEmpty) return 0;
-        if (_pending.IsEmpty && !_ended) Next(useAsync: false, default).AsTask().GetAwaiter().GetResult();
-        return Take(buffer);
-    }
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        if (buffer.IsEmpty) return 0;
-        if (_pending.IsEmpty && !_ended) await Next(useAsync: true, cancellationToken).ConfigureAwait(false);
-        return Take(buffer.Span);
-    }
-
-    private int Take(Span<byte> buffer)
-    {
-        var n = Math.Min(buffer.Length, _pending.Length);
-        _pending.Span[..n].CopyTo(buffer);
-        _pending = _pending[n..];
-        _position += n;
-        return n;
-    }
-
-    /// <summary>Decrypts the next chunk into <see cref="_pending"/>, or sets <see cref="_ended"/> after a clean end.</summary>
-    private async ValueTask Next(bool useAsync, CancellationToken cancellationToken)
+    /// <summary>Decrypts the next chunk into the pending bytes, or sets <see cref="_ended"/> after a clean end.</summary>
+    protected override async ValueTask ProduceAsync(bool useAsync, CancellationToken cancellationToken)
     {
         if (_failure is not null) throw _failure;
         try
@@ -315,7 +284,7 @@ public sealed class AgeDecryptingStream : Stream
         _inStart += n;
         _chunks++;
         _finalChunkRead = last;
-        _pending = _plain.AsMemory(0, size);
+        SetPending(_plain.AsMemory(0, size));
     }
 
     private bool TryDecrypt(ReadOnlySpan<byte> chunk, int size, bool last)
@@ -337,25 +306,10 @@ public sealed class AgeDecryptingStream : Stream
 
     private static AgeFormatException Malformed(string detail) => new($"the file's age header is malformed: {detail}");
 
-    public override bool CanRead => !_disposed;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => _position; set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-    protected override void Dispose(bool disposing)
+    protected override void Release()
     {
-        if (disposing && !_disposed)
-        {
-            _disposed = true;
-            _aead?.Dispose();
-            CryptographicOperations.ZeroMemory(_plain);
-            if (!_leaveOpen) _source.Dispose();
-        }
-        base.Dispose(disposing);
+        _aead?.Dispose();
+        CryptographicOperations.ZeroMemory(_plain);
+        if (!_leaveOpen) _source.Dispose();
     }
 }

@@ -12,7 +12,7 @@ namespace InfraTools.Crypto;
 /// delivers a different number of bytes fails the read instead of producing a file of another size.
 /// Each instance has its own random file key and nonce: ciphertext differs on every run.
 /// </summary>
-public sealed class AgeEncryptingStream : Stream
+public sealed class AgeEncryptingStream : ChunkedReadStream
 {
     private readonly Stream _source;
     private readonly bool _leaveOpen;
@@ -24,10 +24,7 @@ public sealed class AgeEncryptingStream : Stream
     private long _plaintextRead;
     private long _counter;
     private readonly byte[] _out = new byte[AgeFormat.EncryptedChunkSize];
-    private ReadOnlyMemory<byte> _pending;
     private bool _finished;
-    private long _position;
-    private bool _disposed;
 
     /// <param name="plaintext">The data to encrypt, read from its current position to its end.</param>
     /// <param name="recipients">Who can decrypt: at least one.</param>
@@ -58,8 +55,9 @@ public sealed class AgeEncryptingStream : Stream
             var mac = AgeFormat.HeaderMac(fileKey, Encoding.ASCII.GetBytes(header.ToString()));
             header.Append(' ').Append(AgeFormat.Encode(mac)).Append('\n');
             var nonce = RandomNumberGenerator.GetBytes(AgeFormat.NonceSize);
-            _pending = (byte[])[.. Encoding.ASCII.GetBytes(header.ToString()), .. nonce];
-            HeaderLength = _pending.Length;
+            byte[] intro = [.. Encoding.ASCII.GetBytes(header.ToString()), .. nonce];
+            SetPending(intro);
+            HeaderLength = intro.Length;
             var payloadKey = AgeFormat.PayloadKey(fileKey, nonce);
             _aead = new ChaCha20Poly1305(payloadKey);
             CryptographicOperations.ZeroMemory(payloadKey);
@@ -91,53 +89,17 @@ public sealed class AgeEncryptingStream : Stream
         return plaintextLength + chunks * AgeFormat.TagSize;
     }
 
-    public override bool CanRead => !_disposed;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-
     /// <summary>The ciphertext's total size; known when the plaintext's length is.</summary>
     public override long Length => _plaintextLength is { } n
         ? HeaderLength + PayloadLength(n)
         : throw new NotSupportedException("the plaintext's length is unknown, so the ciphertext's is");
 
-    public override long Position { get => _position; set => throw new NotSupportedException(); }
+    protected override bool Ended => _finished;
 
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-    public override int Read(Span<byte> buffer)
+    protected override async ValueTask ProduceAsync(bool useAsync, CancellationToken cancellationToken)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        if (buffer.IsEmpty) return 0;
-        while (_pending.IsEmpty && !_finished)
-        {
-            FillPlaintext(useAsync: false, default).AsTask().GetAwaiter().GetResult();
-            EncryptChunk();
-        }
-        return Take(buffer);
-    }
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        if (buffer.IsEmpty) return 0;
-        while (_pending.IsEmpty && !_finished)
-        {
-            await FillPlaintext(useAsync: true, cancellationToken).ConfigureAwait(false);
-            EncryptChunk();
-        }
-        return Take(buffer.Span);
-    }
-
-    private int Take(Span<byte> buffer)
-    {
-        var n = Math.Min(buffer.Length, _pending.Length);
-        _pending.Span[..n].CopyTo(buffer);
-        _pending = _pending[n..];
-        _position += n;
-        return n;
+        await FillPlaintext(useAsync, cancellationToken).ConfigureAwait(false);
+        EncryptChunk();
     }
 
     /// <summary>Reads until one byte more than a chunk is buffered (so the chunk is known not to be the last) or the source ends.</summary>
@@ -170,7 +132,7 @@ public sealed class AgeEncryptingStream : Stream
         Span<byte> nonce = stackalloc byte[12];
         AgeFormat.ChunkNonce(nonce, _counter++, last);
         _aead.Encrypt(nonce, _plain.AsSpan(0, size), _out.AsSpan(0, size), _out.AsSpan(size, AgeFormat.TagSize));
-        _pending = _out.AsMemory(0, size + AgeFormat.TagSize);
+        SetPending(_out.AsMemory(0, size + AgeFormat.TagSize));
         // Keep the look-ahead byte for the next chunk; wipe the plaintext copy.
         _plain.AsSpan(size, _plainCount - size).CopyTo(_plain);
         _plainCount -= size;
@@ -178,20 +140,10 @@ public sealed class AgeEncryptingStream : Stream
         _finished = last;
     }
 
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-    protected override void Dispose(bool disposing)
+    protected override void Release()
     {
-        if (disposing && !_disposed)
-        {
-            _disposed = true;
-            _aead.Dispose();
-            CryptographicOperations.ZeroMemory(_plain);
-            if (!_leaveOpen) _source.Dispose();
-        }
-        base.Dispose(disposing);
+        _aead.Dispose();
+        CryptographicOperations.ZeroMemory(_plain);
+        if (!_leaveOpen) _source.Dispose();
     }
 }
