@@ -86,63 +86,23 @@ public sealed class PushRun(PushOptions options, ToolContext context) : IToolRun
         return pushed.Complete ? ExitCodes.Ok : ExitCodes.PartialFailure;
     }
 
-    /// <summary>Uploads one file, unless the object already holds the same bytes. With --require-json the bytes must parse first.</summary>
+    /// <summary>
+    /// Uploads one file with the sync engine (the file as a one-file source, the key's folder as the bucket side),
+    /// unless the object already holds the same bytes; with --require-json the bytes must parse first. Plaintext:
+    /// a same-size object is compared by MD5 against its ETag, so no state is needed. Encrypted: the ciphertext
+    /// differs on every run, so only the manifest (size, mtime, the object's ETag) tells an unchanged file, which
+    /// is then not uploaded again; the object is KEY.age (KEY if it ends in .age).
+    /// </summary>
     private async Task<(bool, string?)> PushFileAsync(S3Store store, string source)
     {
-        if (_encryption is not null) return await PushEncryptedFileAsync(store, source, _encryption).ConfigureAwait(false);
+        var encryption = _encryption;
         var target = options.Target;
         var fileName = Path.GetFileName(source);
         var snapshotName = options.Snapshot ? Snapshots.NewName(DateTimeOffset.UtcNow) : null;
         var key = snapshotName is not null ? $"{target.Prefix}{snapshotName}/{fileName}"
             : target.Path.Length == 0 || target.Path.EndsWith('/') ? target.Path + fileName
             : target.Path;
-        var content = options.RequireJson ? await ReadValidJsonAsync(source).ConfigureAwait(false) : null;
-        // The SRC named on the command line may be a link (followed); it must end at a regular file, never a FIFO.
-        await using var file = content is null ? RegularFile.OpenRead(source, followLinks: true) : null;
-        Stream data = content is not null ? new MemoryStream(content) : file!;
-        var size = data.Length;
-        var localETag = await ObjectChecksum.ComputeETagAsync(data, size, context.Stopping).ConfigureAwait(false);
-        data.Position = 0;
-
-        if (snapshotName is null)
-        {
-            await foreach (var existing in store.ListAsync(target.Bucket, key, context.Stopping).ConfigureAwait(false))
-            {
-                if (existing.Key != key) continue;
-                if (existing.Size == size && existing.ETag == localETag)
-                {
-                    context.Log.Debug("{Key} already holds this content", key);
-                    _stats.AddUnchanged();
-                    if (options.Acme) Report.Gauges.AddRange(AcmeMetrics.Gauges(AcmeFile.Parse(content)));
-                    return (true, null);
-                }
-                break;
-            }
-        }
-        if (options.Acme) await GuardAcmeAsync(store, content!, snapshotName is null ? key : await LatestSnapshotKeyAsync(store, fileName).ConfigureAwait(false)).ConfigureAwait(false);
-
-        if (snapshotName is not null) await WarnAboutFutureNamesAsync(store, snapshotName).ConfigureAwait(false);
-        await store.PutAsync(target.Bucket, key, data, size, cancellationToken: context.Stopping).ConfigureAwait(false);
-        _stats.AddTransferred(size);
-        context.Log.Debug("uploaded {Key} ({Bytes} bytes)", key, size);
-        if (snapshotName is not null) await MarkCompleteAsync(store, snapshotName).ConfigureAwait(false);
-        if (options.Acme) Report.Gauges.AddRange(AcmeMetrics.Gauges(AcmeFile.Parse(content)));
-        return (true, snapshotName);
-    }
-
-    /// <summary>
-    /// Uploads one file encrypted, with the sync engine (the file as a one-file source, the key's folder as the
-    /// bucket side): its ciphertext differs on every run, so only the manifest (size, mtime, the object's ETag)
-    /// tells an unchanged file, which is then not uploaded again. The object is KEY.age (KEY if it ends in .age).
-    /// </summary>
-    private async Task<(bool, string?)> PushEncryptedFileAsync(S3Store store, string source, AgeObjectTransform encryption)
-    {
-        var target = options.Target;
-        var snapshotName = options.Snapshot ? Snapshots.NewName(DateTimeOffset.UtcNow) : null;
-        var key = snapshotName is not null ? $"{target.Prefix}{snapshotName}/{Path.GetFileName(source)}"
-            : target.Path.Length == 0 || target.Path.EndsWith('/') ? target.Path + Path.GetFileName(source)
-            : target.Path;
-        if (key.EndsWith(AgeObjectTransform.Suffix, StringComparison.Ordinal) && key[(key.LastIndexOf('/') + 1)..].Length > AgeObjectTransform.Suffix.Length)
+        if (encryption is not null && key.EndsWith(AgeObjectTransform.Suffix, StringComparison.Ordinal) && key[(key.LastIndexOf('/') + 1)..].Length > AgeObjectTransform.Suffix.Length)
             key = key[..^AgeObjectTransform.Suffix.Length];
         var prefix = key[..(key.LastIndexOf('/') + 1)];
         var name = key[prefix.Length..];
@@ -153,9 +113,9 @@ public sealed class PushRun(PushOptions options, ToolContext context) : IToolRun
         var content = options.RequireJson ? await ReadValidJsonAsync(source).ConfigureAwait(false) : null;
 
         var existing = snapshotName is not null ? []
-            : await store.ListAsync(target.Bucket, key, context.Stopping).Where(o => o.Key == key || o.Key == key + AgeObjectTransform.Suffix)
+            : await store.ListAsync(target.Bucket, key, context.Stopping).Where(o => o.Key == key || (encryption is not null && o.Key == key + AgeObjectTransform.Suffix))
                 .ToListAsync(context.Stopping).ConfigureAwait(false);
-        using var state = snapshotName is null
+        using var state = snapshotName is null && encryption is not null
             ? SyncState.Open(LocalPaths.Resolve(StateDirectory()), BackupCli.Tool, store.Settings.Endpoint.ToString(), target.Bucket, key,
                 LocalPaths.Resolve(source), readOnly: false, lockLocal: false, context.Log, encryption.Variant)
             : SyncState.Ephemeral(context.Log);
@@ -168,8 +128,10 @@ public sealed class PushRun(PushOptions options, ToolContext context) : IToolRun
         var plan = await session.PlanAsync(source, target.ToString(), context.Stopping).ConfigureAwait(false);
         if (options.Acme && (plan.Transfers.Count > 0 || plan.Checks.Count > 0))
         {
-            var remoteExists = snapshotName is null ? existing.Count > 0 : await LatestSnapshotKeyAsync(store, Path.GetFileName(source)).ConfigureAwait(false) is not null;
-            GuardEncryptedAcme(content!, remoteExists);
+            if (encryption is not null)
+                GuardEncryptedAcme(content!, snapshotName is null ? existing.Count > 0 : await LatestSnapshotKeyAsync(store, fileName).ConfigureAwait(false) is not null);
+            else
+                await GuardAcmeAsync(store, content!, snapshotName is null ? (existing.Count > 0 ? key : null) : await LatestSnapshotKeyAsync(store, fileName).ConfigureAwait(false)).ConfigureAwait(false);
         }
         if (snapshotName is not null) await WarnAboutFutureNamesAsync(store, snapshotName).ConfigureAwait(false);
         await session.RunAsync(plan, _stats, context.Stopping).ConfigureAwait(false);
