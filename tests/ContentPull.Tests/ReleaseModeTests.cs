@@ -1,3 +1,4 @@
+using InfraTools.Files;
 using System.Text;
 using InfraTools.Releases;
 using InfraTools.Storage;
@@ -133,6 +134,20 @@ public class ReleaseModeTests
             box.Server.Environment());
         Assert.True(pull.ExitCode == 6, pull.ToString());
         Assert.Equal(first, CurrentId(box));
+
+        // While a pull holds the DEST lock: rollback refuses (exit 5, nothing changed), releases still lists.
+        using (var held = FileLock.TryAcquireDirectory(box.Dest))
+        {
+            Assert.NotNull(held);
+            var locked = await ProcessRunner.RunAsync(RepoPaths.Tool("content-pull"), ["rollback", box.Dest, second]);
+            Assert.True(locked.ExitCode == 5, locked.ToString());
+            Assert.Contains("holds the lock", locked.Stderr);
+            Assert.Equal(first, CurrentId(box));
+            var listed = await ProcessRunner.RunAsync(RepoPaths.Tool("content-pull"), ["releases", box.Dest]);
+            Assert.True(listed.ExitCode == 0, listed.ToString());
+            Assert.Contains(first + "\t", listed.Stdout);
+            Assert.Contains(second + "\t", listed.Stdout);
+        }
 
         var forward = await ProcessRunner.RunAsync(RepoPaths.Tool("content-pull"), ["rollback", box.Dest, second]);
         Assert.True(forward.ExitCode == 0, forward.ToString());

@@ -111,7 +111,8 @@ public sealed class ListReleasesRun(ReleaseCommandOptions options, ToolContext c
 
     public Task<ToolResult> RunAsync()
     {
-        using var releases = ReleaseRunSupport.Open(options.Destination);
+        // Listing changes nothing, so it does not wait for a pull at work; removing the legacy tree takes the lock.
+        using var releases = ReleaseRunSupport.Open(options.Destination, locked: options.RemoveLegacy);
         if (options.RemoveLegacy)
         {
             var removed = releases.RemoveLegacyTree();
@@ -135,13 +136,17 @@ public sealed class ListReleasesRun(ReleaseCommandOptions options, ToolContext c
 
 internal static class ReleaseRunSupport
 {
-    /// <summary>Opens a release DEST for rollback or listing: it must exist and hold releases; a pull at work holds its lock (exit 5).</summary>
-    public static ReleaseDirectory Open(string destination)
+    /// <summary>
+    /// Opens a release DEST for rollback or listing: it must exist and hold releases. <paramref name="locked"/>
+    /// takes the DEST lock, which a pull at work holds (exit 5).
+    /// </summary>
+    public static ReleaseDirectory Open(string destination, bool locked = true)
     {
         var resolved = ContentPullRun.ResolveDestination(destination);
         if (!Directory.Exists(resolved)) throw new UsageException($"DEST '{destination}' is not a directory");
         if (!ReleaseDirectory.HasReleases(resolved))
             throw new ToolException(ExitCodes.Refused, $"'{resolved}' holds no releases (no {ReleaseDirectory.CurrentLinkName} link into {ReleaseDirectory.ReleasesDirectoryName}/): is it a DEST of content-pull --releases?");
+        if (!locked) return ReleaseDirectory.OpenForReading(resolved);
         return ReleaseDirectory.TryOpen(resolved)
             ?? throw new ToolException(ExitCodes.Refused, $"another run is writing {resolved} (it holds the lock): try again when it is done; nothing was changed");
     }

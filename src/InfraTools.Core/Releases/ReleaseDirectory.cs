@@ -115,6 +115,17 @@ public sealed class ReleaseDirectory : IDisposable
     }
 
     /// <summary>
+    /// Opens DEST to look at it without the lock (`content-pull releases`): a pull may be at work meanwhile, so
+    /// nothing may be changed through it, and a release that a cleanup deletes while it is listed is left out.
+    /// </summary>
+    public static ReleaseDirectory OpenForReading(string dest)
+    {
+        var directory = new ReleaseDirectory(LocalPaths.Resolve(dest), new ReleaseOptions(), null);
+        directory.Inspect();
+        return directory;
+    }
+
+    /// <summary>
     /// Opens DEST for a caller that already holds the DEST lock (FileLock.TryAcquireDirectory on the resolved DEST,
     /// as SyncState does): a second flock of one process on another descriptor would conflict with its own.
     /// Throws InvalidOperationException if nobody holds it.
@@ -439,7 +450,15 @@ public sealed class ReleaseDirectory : IDisposable
             long? files = null, bytes = null;
             if (sizes)
             {
-                var tree = LocalTree.Scan(ReleasePath(id));
+                LocalTree tree;
+                try
+                {
+                    tree = LocalTree.Scan(ReleasePath(id));
+                }
+                catch (DirectoryNotFoundException) when (!IsDirectory(ReleasePath(id)))
+                {
+                    continue;  // deleted by a pull's cleanup while it was listed (releases looks without the lock)
+                }
                 files = tree.Files.Count;
                 bytes = tree.Files.Values.Sum(f => f.Size);
             }
