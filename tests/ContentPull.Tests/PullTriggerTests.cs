@@ -11,10 +11,31 @@ public class PullTriggerTests
         Assert.Null(await trigger.WaitAsync(TimeSpan.FromMilliseconds(20), CancellationToken.None));
         var accepted = Enumerable.Range(0, 50).AsParallel().Count(i => trigger.Request($"trigger {i}"));
         Assert.Equal(1, accepted);
-        Assert.StartsWith("trigger ", await trigger.WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None));
+        var first = await trigger.WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None);
+        Assert.StartsWith("trigger ", first!.Reason);
+        Assert.True(first.Pull);
         // Taken: the next wait sees nothing until a new request.
         Assert.Null(await trigger.WaitAsync(TimeSpan.FromMilliseconds(20), CancellationToken.None));
         Assert.True(trigger.Request("again"));
-        Assert.Equal("again", await trigger.WaitAsync(TimeSpan.Zero, CancellationToken.None));
+        Assert.Equal(new Wake("again", true), await trigger.WaitAsync(TimeSpan.Zero, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task A_poll_hint_adds_nothing_to_a_pending_pull_and_a_pull_upgrades_a_pending_hint()
+    {
+        var trigger = new PullTrigger();
+        Assert.True(trigger.Request("deploy"));
+        Assert.False(trigger.Hint("notification"));
+        Assert.Equal(new Wake("deploy", true), await trigger.WaitAsync(TimeSpan.Zero, CancellationToken.None));
+
+        Assert.True(trigger.Hint("notification"));
+        Assert.Equal(0, Enumerable.Range(0, 50).AsParallel().Count(_ => trigger.Hint("notification")));
+        Assert.True(trigger.Request("deploy"));
+        Assert.False(trigger.Request("deploy"));
+        Assert.Equal(new Wake("deploy", true), await trigger.WaitAsync(TimeSpan.Zero, CancellationToken.None));
+        Assert.Null(await trigger.WaitAsync(TimeSpan.FromMilliseconds(20), CancellationToken.None));
+
+        Assert.True(trigger.Hint("notification"));
+        Assert.Equal(new Wake("notification", false), await trigger.WaitAsync(TimeSpan.Zero, CancellationToken.None));
     }
 }

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
 using System.Text;
+using System.Text.Json;
 using InfraTools.Http;
 
 namespace InfraTools.Tests;
@@ -76,6 +77,44 @@ public class WatchTests
 
     private static string Sign(string body) => HubSignature.Sign(Encoding.UTF8.GetBytes(Secret), Encoding.UTF8.GetBytes(body));
 
+    /// <summary>Publishes <paramref name="site"/> as CI does: `content-pull publish` (changed files, then the release manifest last), straight to the server.</summary>
+    private static async Task PublishAsync(PullSandbox box, IReadOnlyDictionary<string, byte[]> site)
+    {
+        var build = Path.Combine(box.Root, "build");
+        if (Directory.Exists(build)) Directory.Delete(build, true);
+        foreach (var (path, content) in site)
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.Combine(build, path))!);
+            File.WriteAllBytes(Path.Combine(build, path), content);
+        }
+        var publish = await ProcessRunner.RunAsync(RepoPaths.Tool("content-pull"), ["publish", build, box.Source()], box.Server.Environment());
+        Assert.True(publish.ExitCode == 0, publish.ToString());
+    }
+
+    private static string CurrentTarget(PullSandbox box) => new FileInfo(Path.Join(box.Dest, "current")).LinkTarget ?? "";
+
+    private static async Task<string> AwsAsync(S3Server server, params string[] args)
+    {
+        var env = new Dictionary<string, string?>
+        {
+            ["AWS_ACCESS_KEY_ID"] = server.AccessKey, ["AWS_SECRET_ACCESS_KEY"] = server.SecretKey, ["AWS_DEFAULT_REGION"] = "us-east-1", ["AWS_CA_BUNDLE"] = null,
+        };
+        var result = await ProcessRunner.RunAsync("/usr/bin/aws", ["--endpoint-url", server.Endpoint, .. args], env);
+        Assert.True(result.ExitCode == 0, result.ToString());
+        return result.Stdout;
+    }
+
+    private static async Task<HttpResponseMessage> NotifyAsync(int port, string body)
+    {
+        using var http = new HttpClient();
+        return await http.PostAsync($"http://127.0.0.1:{port}/notify", new StringContent(body));
+    }
+
+    /// <summary>An S3 event as RGW sends it (only the fields the watcher reads, plus a few).</summary>
+    private static string Event(string bucket, string key) =>
+        """{"Records":[{"eventVersion":"2.2","eventSource":"ceph:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"BUCKET"},"object":{"key":"KEY","size":3}}}]}"""
+            .Replace("BUCKET", bucket).Replace("KEY", key);
+
     [Fact]
     public async Task A_changed_manifest_is_pulled_at_the_next_poll_and_an_idle_watcher_only_polls()
     {
@@ -144,36 +183,138 @@ public class WatchTests
     }
 
     [Fact]
-    public async Task Health_is_503_until_a_pull_succeeded_and_an_outage_is_logged_once_and_recovered()
+    public async Task Health_is_503_until_a_pull_succeeded_and_an_outage_of_radosgw_is_logged_once_and_recovered()
     {
-        using var box = await PullSandbox.CreateAsync("watch-outage");
-        await box.PutAsync(Site);
-        using var proxy = FaultyS3.InFrontOf(box.Server);
-        var down = true;
-        proxy.When(_ => Volatile.Read(ref down), new Fault.CloseAfter(0));
+        // A server of its own: radosgw really stops (scripts/s3-server-stop.sh --rgw-only) and starts again.
+        var server = S3Server.StartDedicated();
+        try
+        {
+            using var box = await PullSandbox.CreateAsync("watch-outage", server);
+            await box.PutAsync(Site);
+            await server.StopGatewayAsync();
+            var port = Net.FreePort();
+            using var watcher = new Watcher(box, server.Environment(), "--poll", "200ms", "--listen", $"127.0.0.1:{port}");
+            using var http = new HttpClient();
+            await watcher.LoggedAsync("polling failed");
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, (await http.GetAsync($"http://127.0.0.1:{port}/health")).StatusCode);
+
+            // S3 gone for 20 s (a minute behaves the same, with two more retries): polls keep failing (about 100 of
+            // them), each state change is logged once, the pull is retried with backoff.
+            await Task.Delay(TimeSpan.FromSeconds(20));
+            Assert.Equal(1, watcher.Count("polling failed"));
+            Assert.Equal(1, watcher.Count("retrying with backoff"));
+            var metrics = await http.GetStringAsync($"http://127.0.0.1:{port}/metrics");
+            Assert.Contains("content_pull_watch_last_poll_success 0", metrics.Split('\n'));
+            Assert.Contains("content_pull_watch_healthy 0", metrics.Split('\n'));
+            Assert.True(double.Parse(metrics.Split('\n').Single(l => l.StartsWith("content_pull_watch_polls ", StringComparison.Ordinal)).Split(' ')[1],
+                System.Globalization.CultureInfo.InvariantCulture) >= 50, metrics);
+            // Backoff: 2 s, 4 s, 8 s, 16 s ... 4 attempts in 20 s (the first at the start), at least 3, at most 5.
+            Assert.InRange(watcher.Count("pulling ("), 3, 5);
+            Assert.Equal(0, watcher.Count("pulled "));
+
+            await server.StartGatewayAsync();
+            await watcher.LoggedAsync("polling works again");
+            await watcher.LoggedAsync("pulled ", timeout: TimeSpan.FromSeconds(40));
+            box.AssertMirrors(Site);
+            Assert.Equal(HttpStatusCode.OK, (await http.GetAsync($"http://127.0.0.1:{port}/health")).StatusCode);
+            await watcher.LoggedAsync("pulls succeed again");
+            Assert.Equal(1, box.MetricValue("content_pull_watch_healthy"));
+            Assert.Equal(1, box.MetricValue("content_pull_last_run_success"));
+        }
+        finally
+        {
+            server.Stop();
+        }
+    }
+
+    [Fact]
+    public async Task An_RGW_bucket_notification_reaches_the_listener_and_causes_the_pull_and_a_forged_one_at_most_a_poll()
+    {
+        using var box = await PullSandbox.CreateAsync("watch-notify");
+        await PublishAsync(box, Site);
         var port = Net.FreePort();
-        using var watcher = new Watcher(box, proxy.Environment(box.Server), "--poll", "200ms", "--listen", $"127.0.0.1:{port}");
-        using var http = new HttpClient();
-        await watcher.LoggedAsync("polling failed");
-        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await http.GetAsync($"http://127.0.0.1:{port}/health")).StatusCode);
+        // docs/content-pull.md: a persistent HTTP topic pointing at the listener, and a notification filtered to the manifest key.
+        var topic = await AwsAsync(box.Server, "sns", "create-topic", "--name", box.Bucket, "--attributes",
+            $$"""{"push-endpoint":"http://127.0.0.1:{{port}}/notify","persistent":"true"}""");
+        var arn = JsonDocument.Parse(topic).RootElement.GetProperty("TopicArn").GetString()!;
+        try
+        {
+            await AwsAsync(box.Server, "s3api", "put-bucket-notification-configuration", "--bucket", box.Bucket, "--notification-configuration",
+                """{"TopicConfigurations":[{"Id":"release","TopicArn":"ARN","Events":["s3:ObjectCreated:*"],"Filter":{"Key":{"FilterRules":[{"Name":"prefix","Value":".release.json"}]}}}]}""".Replace("ARN", arn));
+            // The watcher reaches S3 through a counting proxy; the poll interval is an hour: only a notification can make it pull.
+            using var proxy = FaultyS3.InFrontOf(box.Server);
+            using var watcher = new Watcher(box, proxy.Environment(box.Server), "--releases", "--poll", "1h", "--listen", $"127.0.0.1:{port}");
+            await watcher.LoggedAsync("pulled ");
+            var first = CurrentTarget(box);
 
-        // S3 gone for a minute: polls keep failing (about 300 of them), each state change is logged once, the pull is retried with backoff.
-        await Task.Delay(TimeSpan.FromSeconds(60));
-        Assert.Equal(1, watcher.Count("polling failed"));
-        Assert.Equal(1, watcher.Count("retrying with backoff"));
-        var metrics = await http.GetStringAsync($"http://127.0.0.1:{port}/metrics");
-        Assert.Contains("content_pull_watch_last_poll_success 0", metrics.Split('\n'));
-        Assert.Contains("content_pull_watch_healthy 0", metrics.Split('\n'));
-        // Backoff: 2 s, 4 s, 8 s, 16 s, 32 s ... at most 6 attempts in a minute, at least 4.
-        Assert.InRange(watcher.Count("pulling ("), 4, 7);
+            // Unsigned events anyone could send: for the watched key, a burst causes a few conditional GETs of the
+            // manifest (coalesced, 100 ms apart), nothing else and no pull; for another key or not an event, nothing.
+            var before = proxy.Requests.Count;
+            var answers = await Task.WhenAll(Enumerable.Range(0, 50).Select(_ => NotifyAsync(port, Event(box.Bucket, ".release.json"))));
+            Assert.All(answers, a => Assert.Equal(HttpStatusCode.Accepted, a.StatusCode));
+            Assert.Equal(HttpStatusCode.OK, (await NotifyAsync(port, Event(box.Bucket, "index.html"))).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await NotifyAsync(port, Event("another-bucket", ".release.json"))).StatusCode);
+            Assert.Equal(HttpStatusCode.BadRequest, (await NotifyAsync(port, "{\"not\":\"an event\"}")).StatusCode);
+            Assert.Equal(HttpStatusCode.BadRequest, (await NotifyAsync(port, "not json")).StatusCode);
+            await Task.Delay(500);
+            var caused = proxy.Requests.Skip(before).ToList();
+            Assert.InRange(caused.Count, 1, 6);
+            Assert.All(caused, r => Assert.Equal(("GET", ".release.json"), (r.Method, r.Key)));
+            Assert.Equal(1, watcher.Count("pulled "));
+            Assert.Equal(1, watcher.Count("notifications for other objects than"));
 
-        Volatile.Write(ref down, false);
-        await watcher.LoggedAsync("polling works again");
-        await watcher.LoggedAsync("pulled ", timeout: TimeSpan.FromSeconds(70));
-        box.AssertMirrors(Site);
-        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync($"http://127.0.0.1:{port}/health")).StatusCode);
+            // A real deploy: RGW POSTs the event of the manifest's PUT to /notify, the watcher polls and pulls.
+            var v2 = new Dictionary<string, byte[]>(Site) { ["index.html"] = "v2"u8.ToArray() };
+            await PublishAsync(box, v2);
+            await watcher.LoggedAsync("pulled ", 2);
+            Assert.Equal(1, watcher.Count("pulling (.release.json changed, notified)"));
+            Assert.NotEqual(first, CurrentTarget(box));
+            ReleaseModeTests.AssertTree(Path.Join(box.Dest, "current"), v2);
+            using var http = new HttpClient();
+            var metrics = (await http.GetStringAsync($"http://127.0.0.1:{port}/metrics")).Split('\n');
+            var notifications = metrics.Single(l => l.StartsWith("content_pull_watch_notifications ", StringComparison.Ordinal));
+            Assert.True(double.Parse(notifications.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture) >= 51, notifications);
+        }
+        finally
+        {
+            await AwsAsync(box.Server, "sns", "delete-topic", "--topic-arn", arn);
+        }
+    }
+
+    [Fact]
+    public async Task Watch_with_releases_puts_a_published_release_live_and_a_failed_pull_keeps_current_on_the_last_good_release()
+    {
+        using var box = await PullSandbox.CreateAsync("watch-releases");
+        await PublishAsync(box, Site);
+        using var proxy = FaultyS3.InFrontOf(box.Server);
+        var failing = false;
+        proxy.When(r => Volatile.Read(ref failing) && r.IsGetObject && r.Key == "index.html",
+            new Fault.Answer(_ => FaultResponse.Make(403, S3Xml.Error("AccessDenied", "injected by the test"))));
+        using var watcher = new Watcher(box, proxy.Environment(box.Server), "--releases", "--poll", "200ms");
+        await watcher.LoggedAsync("pulled ");
+        var first = CurrentTarget(box);
+        ReleaseModeTests.AssertTree(Path.Join(box.Dest, "current"), Site);
+
+        var v2 = new Dictionary<string, byte[]>(Site) { ["index.html"] = "v2"u8.ToArray() };
+        await PublishAsync(box, v2);
+        await watcher.LoggedAsync("pulled ", 2);
+        var second = CurrentTarget(box);
+        Assert.NotEqual(first, second);
+        ReleaseModeTests.AssertTree(Path.Join(box.Dest, "current"), v2);
+
+        // The next release cannot be downloaded: the pull fails, current stays on v2, the watcher retries.
+        Volatile.Write(ref failing, true);
+        var v3 = new Dictionary<string, byte[]>(Site) { ["index.html"] = "v3"u8.ToArray() };
+        await PublishAsync(box, v3);
+        await watcher.LoggedAsync("retrying with backoff");
+        Assert.Equal(second, CurrentTarget(box));
+        ReleaseModeTests.AssertTree(Path.Join(box.Dest, "current"), v2);
+        Assert.Equal(0, box.MetricValue("content_pull_last_run_success"));
+
+        Volatile.Write(ref failing, false);
         await watcher.LoggedAsync("pulls succeed again");
-        Assert.Equal(1, box.MetricValue("content_pull_watch_healthy"));
+        Assert.NotEqual(second, CurrentTarget(box));
+        ReleaseModeTests.AssertTree(Path.Join(box.Dest, "current"), v3);
         Assert.Equal(1, box.MetricValue("content_pull_last_run_success"));
     }
 
