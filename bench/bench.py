@@ -844,11 +844,14 @@ class Report:
         self.target("no-change ≤ 0.1× rclone", r(w("no-change", "content-pull"), w("no-change", "rclone")), 0.1)
         self.target("1 % change ≤ 0.25× s3cmd", r(w("1% changed", "content-pull"), w("1% changed", "s3cmd")), 0.25)
         self.target("peak RSS, initial pull ≤ 0.5× rclone", r(self.rss("pull", "initial", "content-pull"), self.rss("pull", "initial", "rclone")), 0.5)
-        for name in ("content-pull", "acme-restore", "backup", "cron"):
-            self.target(f"{name} start-up ≤ 10 ms", self.b.startup.get(name, {}).get("median_ms"), 10, "ms")
-        for name in ("content-pull", "acme-restore", "backup", "cron"):
-            size = self.b.sizes.get(name)
-            self.target(f"{name} binary ≤ 12 MB", None if size is None else size / 1e6, 12, "MB")
+        if "startup" in self.args.only:
+            for name in ("content-pull", "acme-restore", "backup", "cron"):
+                self.target(f"{name} start-up ≤ 10 ms", self.b.startup.get(name, {}).get("median_ms"), 10, "ms")
+            for name in ("content-pull", "acme-restore", "backup", "cron"):
+                size = self.b.sizes.get(name)
+                self.target(f"{name} binary ≤ 12 MB", None if size is None else size / 1e6, 12, "MB")
+        if "cron" not in self.args.only:
+            return
         cron = self.b.cron or {}
         idle_kb = number(cron.get("cron_idle_rss_kb_20_jobs"))
         self.target("cron idle RSS, 20 jobs ≤ 15 MB", None if idle_kb is None else idle_kb / 1024, 15, "MiB")
@@ -880,20 +883,27 @@ class Report:
         out += ["### Pull: `content-pull --delete` vs `s3cmd sync --delete-removed` vs `rclone sync` (defaults, and `--transfers 16 --checkers 16`)", ""]
         out += self.group_table("pull", ["initial", "no-change", "1% changed", "1% deleted"], "content-pull", ["s3cmd", "rclone", "rclone-16"])
         out += ["", "### Push: `backup push --delete` (default `--parallel 8`) vs `s3cmd sync --delete-removed` vs `rclone sync`, local → S3", ""]
-        if any(k[0] == "push" and k[2] == "backup" for k in b.results):
+        if "push" not in a.only:
+            out.append("not run (`--only`)")
+        elif any(k[0] == "push" and k[2] == "backup" for k in b.results):
             out += self.group_table("push", ["initial", "no-change"], "backup", ["s3cmd", "rclone", "rclone-16"])
         else:
             others = ["s3cmd", "rclone", "rclone-16"]
             out += ["| push | backup s | " + " | ".join(f"{t} s" for t in others) + " |", "|---|---:|" + "---:|" * len(others)]
             for scenario in ("initial", "no-change"):
                 out.append(f"| {scenario} | not available yet | " + " | ".join(fmt(self.wall("push", scenario, t), 3) for t in others) + " |")
-        out += ["", "### Start-up (`--version`, median of " + str(a.startup_runs) + " runs, hyperfine) and size", "",
-                "| tool | start-up ms | peak RSS MiB | binary MB (10^6 bytes) |", "|---|---:|---:|---:|"]
+        out += ["", "### Start-up (`--version`, median of " + str(a.startup_runs) + " runs, hyperfine) and size", ""]
+        if "startup" in a.only:
+            out += ["| tool | start-up ms | peak RSS MiB | binary MB (10^6 bytes) |", "|---|---:|---:|---:|"]
+        else:
+            out.append("not run (`--only`)")
         for name, values in b.startup.items():
             size = b.sizes.get(name)
             out.append(f"| {name} | {fmt(values.get('median_ms'), 1)} | {fmt(values.get('rss_mb'), 1)} | {'-' if size is None else f'{size / 1e6:.2f}'} |")
         out += ["", "### cron (bench/cron.sh)", ""]
-        if b.cron:
+        if "cron" not in a.only:
+            out.append("not run (`--only`)")
+        elif b.cron:
             out += ["| measure | value |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in b.cron.items()]
         else:
             out.append(b.cron_note or "bench/cron.sh failed (see the run's output)")

@@ -64,11 +64,13 @@ class DelayProxyTests(unittest.TestCase):
 
     def test_a_new_connection_waits_one_rtt_like_a_tcp_handshake(self):
         port = echo_server()
-        with bench.DelayProxy("127.0.0.1", port, 0.05) as proxy, socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as s:
-            started = time.perf_counter()
+        with bench.DelayProxy("127.0.0.1", port, 0.05) as proxy:
+            started = time.perf_counter()  # before the connect: the proxy's wait starts when it accepts
+            s = socket.create_connection(("127.0.0.1", proxy.port), timeout=10)
             s.sendall(b"x")
             self.assertEqual(b"x", s.recv(1))
             self.assertGreaterEqual(time.perf_counter() - started, 0.1)  # handshake RTT + the round trip
+            s.close()
 
     def test_stop_ends_the_proxy(self):
         proxy = bench.DelayProxy("127.0.0.1", echo_server(), 0.001)
