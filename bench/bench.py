@@ -23,6 +23,7 @@ Python standard library only (Debian's python3, which s3cmd already needs).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime
 import hashlib
 import json
@@ -37,6 +38,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,14 +94,19 @@ def random_size(rng: random.Random) -> int:
 EXTENSIONS = ["html", "html", "html", "css", "js", "png", "jpg", "svg", "json", "xml"]
 
 
-def generate_corpus(directory: Path, files: int, directories: int, seed: int) -> Corpus:
+def small_size(rng: random.Random) -> int:
+    # 200 bytes to 16 KB, skewed the same way: mean ~4.7 KB, so 100,000 files are ~470 MB (the --scale corpus).
+    return 200 + int((16 * 1024 - 200) * rng.random() ** 2.5)
+
+
+def generate_corpus(directory: Path, files: int, directories: int, seed: int, size=random_size) -> Corpus:
     rng = random.Random(seed)
     corpus = Corpus(directory)
     sections = max(1, min(10, directories))
     for i in range(files):
         leaf = i % directories
         relative = f"section-{leaf % sections:02d}/part-{leaf // sections:02d}/page-{i:05d}.{EXTENSIONS[i % len(EXTENSIONS)]}"
-        corpus.add(relative, rng.randbytes(random_size(rng)))
+        corpus.add(relative, rng.randbytes(size(rng)))
     return corpus
 
 
@@ -139,13 +146,16 @@ class Sample:
     wall: float  # seconds, monotonic clock around /usr/bin/time
     rss_kb: int  # peak RSS from /usr/bin/time %M
     cpu: float  # user + system CPU seconds from /usr/bin/time %U %S (less sensitive to a busy machine than wall time)
+    requests: int | None = None  # HTTP requests the S3 server logged while the command ran (RequestLog), None if not counted
 
 
 class Runner:
-    def __init__(self, work: Path):
+    def __init__(self, work: Path, requests: "RequestLog | None" = None):
         self.work = work
         self.failures: list[str] = []
+        self.timed_out: list[str] = []
         self._count = 0
+        self.requests = requests
 
     def run(self, argv: list[str], env: dict[str, str], what: str, check: bool = True) -> subprocess.CompletedProcess:
         result = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
@@ -153,15 +163,28 @@ class Runner:
             raise BenchError(f"{what} failed (exit {result.returncode}): {argv[0]} ...\n{tail(result.stdout + result.stderr)}")
         return result
 
-    def measure(self, argv: list[str], env: dict[str, str], what: str, cwd: Path | None = None) -> Sample | None:
-        """Runs argv under /usr/bin/time; returns None (and records the failure) when it exits non-zero."""
+    def measure(self, argv: list[str], env: dict[str, str], what: str, cwd: Path | None = None, timeout: float | None = None) -> Sample | None:
+        """
+        Runs argv under /usr/bin/time; returns None (and records the failure) when it exits non-zero. After timeout
+        seconds the command (its process group) is stopped and None returned, recorded in timed_out, not as a failure.
+        """
         self._count += 1
         timing = self.work / f"time-{self._count}.txt"
         output = self.work / "last-command-output.txt"
+        mark = self.requests.mark() if self.requests else None
         started = time.perf_counter_ns()
         with open(output, "w") as out:
-            code = subprocess.call(["/usr/bin/time", "-f", "%e %M %U %S", "-o", str(timing), *argv], env=env, stdout=out,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd)
+            process = subprocess.Popen(["/usr/bin/time", "-f", "%e %M %U %S", "-o", str(timing), *argv], env=env, stdout=out,
+                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd, start_new_session=True)
+            try:
+                code = process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+                timing.unlink(missing_ok=True)
+                self.timed_out.append(f"{what}: stopped after {timeout:.0f} s")
+                log(f"{what}: stopped after {timeout:.0f} s (not measured)")
+                return None
         wall = (time.perf_counter_ns() - started) / 1e9
         fields = timing.read_text().split()
         timing.unlink()
@@ -170,7 +193,8 @@ class Runner:
             log(message)
             self.failures.append(message)
             return None
-        return Sample(wall, int(fields[-3]), float(fields[-2]) + float(fields[-1]))
+        requests = self.requests.since(mark) if self.requests else None
+        return Sample(wall, int(fields[-3]), float(fields[-2]) + float(fields[-1]), requests)
 
 
 def tail(text: str, lines: int = 8) -> str:
@@ -183,15 +207,246 @@ def base_environment() -> dict[str, str]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# requests sent, and network latency
+
+
+class RequestLog:
+    """
+    Counts the HTTP requests the S3 server handled, from radosgw's own log: beast writes one access line per
+    request (`beast: 0x...: 127.0.0.1 - user [date] "GET /bucket?list-type=2 HTTP/1.1" 200 ...`). The tools run
+    one at a time, so the lines written while one ran are its requests (the corpus uploads happen in between).
+    """
+
+    LINE = re.compile(rb' beast: 0x[0-9a-f]+: \S+ - .*?"(?:GET|HEAD|PUT|POST|DELETE) ')
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def mark(self) -> int:
+        return self.path.stat().st_size if self.path.exists() else 0
+
+    def since(self, mark: int, settle: float = 0.15, limit: float = 3.0) -> int:
+        """Requests logged after mark; waits until the count stops growing (radosgw writes its log asynchronously), at most limit seconds."""
+        count, waited = self.count(mark), 0.0
+        while waited < limit:
+            time.sleep(settle)
+            waited += settle
+            again = self.count(mark)
+            if again == count:
+                return count
+            count = again
+        return count
+
+    def count(self, mark: int) -> int:
+        if not self.path.exists():
+            return 0
+        with open(self.path, "rb") as f:
+            f.seek(mark)
+            return sum(1 for line in f if self.LINE.search(line))
+
+
+def parse_rtt(text: str) -> float:
+    """'20ms', '0.02s' or '20' (milliseconds) -> seconds; 0 < RTT <= 1 s."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s)?", text.strip())
+    if not m:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a round-trip time: use e.g. 20ms, 0.05s or 20 (milliseconds)")
+    seconds = float(m.group(1)) / (1 if m.group(2) == "s" else 1000)
+    if not 0 < seconds <= 1:
+        raise argparse.ArgumentTypeError(f"'{text}': the round-trip time must be more than 0 and at most 1 s")
+    return seconds
+
+
+def format_rtt(seconds: float) -> str:
+    return f"{seconds * 1000:g}ms"
+
+
+class DelayProxy:
+    """
+    A user-space stand-in for a network with round-trip time RTT (this kernel has no netem): listens on
+    127.0.0.1, connects every accepted connection to the upstream (the S3 server) and forwards every chunk in
+    each direction RTT/2 after it arrived, in order; a new connection first waits one RTT (the TCP handshake of
+    a real network). Bounded: at most QUEUE chunks of at most CHUNK bytes wait per direction and connection (then
+    the proxy stops reading that side, so the sender's TCP window fills as on a slow link), at most CONNECTIONS
+    connections at once. It runs in a daemon thread of the bench's own process and ends with stop() or with the
+    process: nothing to clean up outside it.
+    """
+
+    CHUNK = 64 * 1024
+    QUEUE = 64
+    CONNECTIONS = 512
+
+    def __init__(self, upstream_host: str, upstream_port: int, rtt: float):
+        self.upstream = (upstream_host, upstream_port)
+        self.rtt = rtt
+        self.port = 0
+        self.connections = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> "DelayProxy":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                # The wire, not a tool: its delays are timers, so it must wake on time on a busy machine (only
+                # this thread, which sleeps most of the time; needs root, else it runs at the normal priority).
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), -10)
+            except OSError:
+                pass
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            self._loop = loop
+            try:
+                self._slots = asyncio.Semaphore(self.CONNECTIONS)
+                server = loop.run_until_complete(asyncio.start_server(self._accept, "127.0.0.1", 0))
+                self.port = server.sockets[0].getsockname()[1]
+            except BaseException as e:  # reported to start()'s caller
+                failure.append(e)
+                ready.set()
+                loop.close()
+                return
+            ready.set()
+            try:
+                loop.run_forever()
+            finally:
+                server.close()
+                tasks = asyncio.all_tasks(loop)
+                for task in tasks:
+                    task.cancel()
+                loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+                loop.close()
+
+        self._thread = threading.Thread(target=run, name="delay-proxy", daemon=True)
+        self._thread.start()
+        if not ready.wait(10) or failure:
+            raise BenchError(f"the delay proxy did not start: {failure[0] if failure else 'timeout'}")
+
+    def stop(self) -> None:
+        if self._loop and self._thread and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+
+    async def _accept(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        async with self._slots:
+            self.connections += 1
+            try:
+                upstream_reader, upstream_writer = await asyncio.open_connection(*self.upstream)
+            except OSError:
+                client_writer.close()
+                return
+            writers = (client_writer, upstream_writer)
+            try:
+                await asyncio.sleep(self.rtt)
+                await asyncio.gather(self._pipe(client_reader, upstream_writer, writers), self._pipe(upstream_reader, client_writer, writers))
+            except asyncio.CancelledError:
+                pass  # stop(): the connection ends with the proxy
+            finally:
+                for writer in writers:
+                    writer.close()
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, writers: tuple) -> None:
+        loop = asyncio.get_running_loop()
+        delay = self.rtt / 2
+        queue: asyncio.Queue = asyncio.Queue(self.QUEUE)
+
+        async def forward() -> None:
+            broken = False
+            while (item := await queue.get()) is not None:
+                if broken:
+                    continue  # keep taking chunks so that the reader never blocks on a full queue
+                due, data = item
+                try:
+                    if (wait := due - loop.time()) > 0:
+                        await asyncio.sleep(wait)
+                    writer.write(data)
+                    await writer.drain()
+                except (ConnectionError, OSError):
+                    broken = True
+                    for w in writers:
+                        w.close()
+            if not broken:
+                try:
+                    if writer.can_write_eof():
+                        writer.write_eof()
+                except (ConnectionError, OSError):
+                    pass
+
+        forwarding = asyncio.create_task(forward())
+        try:
+            while data := await reader.read(self.CHUNK):
+                await queue.put((loop.time() + delay, data))
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            await queue.put(None)
+            await forwarding
+
+
+def measure_proxy_rtt(rtt: float, pings: int = 10) -> float:
+    """
+    The proxy's own check: a ping-pong of one byte through a DelayProxy to a local echo server, `pings` times on one
+    connection; returns the median round trip in seconds (which should be RTT plus a fraction of a millisecond).
+    """
+    import socket
+
+    echo = socket.socket()
+    echo.bind(("127.0.0.1", 0))
+    echo.listen(1)
+
+    def serve() -> None:
+        conn, _ = echo.accept()
+        with conn:
+            while data := conn.recv(65536):
+                conn.sendall(data)
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    try:
+        with DelayProxy("127.0.0.1", echo.getsockname()[1], rtt) as proxy, socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as s:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            rounds = []
+            for i in range(pings):
+                started = time.perf_counter()
+                s.sendall(bytes([i]))
+                if s.recv(1) != bytes([i]):
+                    raise BenchError("the delay proxy's ping-pong came back wrong")
+                rounds.append(time.perf_counter() - started)
+            return statistics.median(rounds)
+    finally:
+        echo.close()
+
+
+def check_proxy(rtt: float) -> float:
+    """measure_proxy_rtt, and a BenchError when the round trip is below RTT or above 1.5 × RTT + 5 ms: the run would not measure what it says."""
+    measured = measure_proxy_rtt(rtt)
+    if not rtt <= measured <= rtt * 1.5 + 0.005:
+        raise BenchError(f"the delay proxy's ping-pong took {measured * 1000:.1f} ms, not the {rtt * 1000:g} ms set: the machine is too busy to emulate that latency")
+    return measured
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # the tools under test
 
 
 class S3:
     """The local S3 server and the configuration of every client for it (credentials in 0600 files or env, never argv)."""
 
-    def __init__(self, env_file: Path, conf: Path):
+    def __init__(self, env_file: Path, conf: Path, tools_endpoint: str | None = None):
         settings = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
-        self.endpoint = settings["S3_ENDPOINT"]
+        self.direct_endpoint = settings["S3_ENDPOINT"]  # the bench's own uploads and changes (aws, backup push) go here
+        self.endpoint = tools_endpoint or self.direct_endpoint  # the measured tools go here: the delay proxy with --rtt
         self.access_key = settings["S3_ACCESS_KEY"]
         self.secret_key = settings["S3_SECRET_KEY"]
         self.host = self.endpoint.split("://", 1)[1]
@@ -218,12 +473,13 @@ region = us-east-1
         base = base_environment()
         self.ours_env = base | {"S3_ENDPOINT": self.endpoint, "S3_ACCESS_KEY": self.access_key,
                                 "S3_SECRET_KEY": self.secret_key, "S3_REGION": "us-east-1"}
+        self.direct_env = self.ours_env | {"S3_ENDPOINT": self.direct_endpoint}
         self.aws_env = base | {"AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key,
                                "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
         self.plain_env = base  # s3cmd and rclone read their config files; rclone 1.60 fails when AWS_CA_BUNDLE is set
 
     def aws(self, runner: Runner, *args: str) -> subprocess.CompletedProcess:
-        return runner.run(["/usr/bin/aws", "--endpoint-url", self.endpoint, *args], self.aws_env, "aws " + " ".join(args[:2]))
+        return runner.run(["/usr/bin/aws", "--endpoint-url", self.direct_endpoint, *args], self.aws_env, "aws " + " ".join(args[:2]))
 
 
 def write_private(path: Path, text: str) -> None:
@@ -241,14 +497,17 @@ class Tool:
     env: dict[str, str] = None
 
 
-def pull_tools(s3: S3) -> list[Tool]:
+def pull_tools(s3: S3, aws: bool = False) -> list[Tool]:
+    """The pull tools; with aws, also `aws s3 sync --delete` (the scale curve), when /usr/bin/aws is there."""
     rclone = ["rclone", "--config", str(s3.rclone_conf)]
+    extra = [Tool("aws", False, pull=lambda b, d, s: ["/usr/bin/aws", "--endpoint-url", s3.endpoint, "s3", "sync", "--delete", "--only-show-errors", f"s3://{b}/", str(d)],
+                  env=s3.aws_env)] if aws and Path("/usr/bin/aws").exists() else []
     return [
         Tool("content-pull", True, pull=lambda b, d, s: [str(BIN / "content-pull"), "--delete", "--state-dir", str(s), f"s3://{b}/", str(d)], env=s3.ours_env),
         Tool("s3cmd", False, pull=lambda b, d, s: ["s3cmd", "-c", str(s3.s3cfg), "--no-progress", "sync", "--delete-removed", f"s3://{b}/", f"{d}/"], env=s3.plain_env),
         Tool("rclone", False, pull=lambda b, d, s: [*rclone, "sync", f"bench:{b}", str(d)], env=s3.plain_env),
         Tool("rclone-16", False, pull=lambda b, d, s: [*rclone, "sync", "--transfers", "16", "--checkers", "16", f"bench:{b}", str(d)], env=s3.plain_env),
-    ]
+    ] + extra
 
 
 def push_tools(s3: S3) -> list[Tool]:
@@ -291,6 +550,8 @@ class Bench:
         self.sizes: dict[str, int] = {}
         self.cron: dict[str, str] | None = None
         self.cron_note = ""
+        self.scale_corpus: dict[int, tuple[int, int, int]] = {}  # files -> (files, bytes, directories)
+        self.scale_upload: dict[int, float] = {}  # files -> seconds the corpus upload took
 
     def record(self, group: str, scenario: str, tool: str, sample: Sample | None) -> None:
         if sample is not None:
@@ -382,6 +643,54 @@ class Bench:
                         log(f"  {scenario:<11} {tool.name:<13} {sample.wall:8.3f} s {sample.rss_kb / 1024:7.1f} MiB")
                     self.check("pull", scenario, tool.name, compare(expected, tree_digest(dest)))
 
+    # -- scale --------------------------------------------------------------------------------------------------
+
+    def run_scale(self) -> None:
+        """
+        The curve: for every size, a corpus of small files in size/100 directories, uploaded once by `backup push`
+        (ours, 32 in parallel, straight to the server), then initial, no-change and 1 % changed for every tool in
+        turn; above --all-tools-up-to files only the --large-tools run. Trees are checked after every run as in pull.
+        """
+        a = self.args
+        tools = pull_tools(self.s3, aws=True)
+        for files in a.sizes:
+            chosen = tools if files <= a.all_tools_up_to else [t for t in tools if t.name in a.large_tools]
+            skipped = [t.name for t in tools if t not in chosen]
+            if skipped:
+                self.notes.append(f"{files:,} files: {', '.join(skipped)} not measured (only {', '.join(t.name for t in chosen)} above {a.all_tools_up_to:,} files, to keep the run short)")
+            base = self.work / f"scale-{files}"
+            log(f"scale {files}: generating {files} files in {max(10, files // 100)} directories")
+            corpus = generate_corpus(base / "corpus", files, max(10, files // 100), a.seed, small_size)
+            self.scale_corpus[files] = (len(corpus.files), corpus.total_bytes, max(10, files // 100))
+            bucket = f"bench-scale-{files}"
+            self.s3.aws(self.runner, "s3", "mb", f"s3://{bucket}")
+            push = [str(BIN / "backup"), "push", "--parallel", "32", "--state-dir", str(base / "push-state"), str(corpus.directory), f"s3://{bucket}/"]
+            started = time.perf_counter()
+            self.runner.run(push, self.s3.direct_env, f"uploading the {files}-file corpus")
+            self.scale_upload[files] = time.perf_counter() - started
+            log(f"scale {files}: corpus {corpus.total_bytes / 1e6:.1f} MB uploaded in {self.scale_upload[files]:.1f} s")
+            group = f"scale {files}"
+            for scenario in ("initial", "no-change", "1% changed"):
+                if scenario == "1% changed":
+                    rng = random.Random(a.seed * 1000 + files)
+                    for relative in rng.sample(sorted(corpus.files), max(1, files // 100)):
+                        corpus.add(relative, rng.randbytes(small_size(rng)))
+                    self.runner.run(push, self.s3.direct_env, f"uploading 1 % of the {files}-file corpus")
+                expected = {k: sha for k, (sha, _, _) in corpus.files.items()}
+                for tool in chosen:
+                    dest = base / "pull" / tool.name / "www"
+                    state = base / "pull" / tool.name / "state"
+                    if scenario == "initial":
+                        dest.mkdir(parents=True)
+                    elif (group, "initial", tool.name) not in self.results:
+                        continue  # its initial pull failed or was stopped: nothing to compare
+                    sample = self.runner.measure(tool.pull(bucket, dest, state), tool.env, f"{group} {scenario} {tool.name}", timeout=a.tool_timeout)
+                    self.record(group, scenario, tool.name, sample)
+                    if sample:
+                        log(f"  {files:>7} {scenario:<11} {tool.name:<13} {sample.wall:8.3f} s {sample.cpu:7.2f} CPU s {sample.rss_kb / 1024:7.1f} MiB {sample.requests} requests")
+                        self.check(group, scenario, tool.name, compare(expected, tree_digest(dest)))
+            shutil.rmtree(base, ignore_errors=True)  # the corpus and the trees: 100,000 files a tool
+
     # -- push ---------------------------------------------------------------------------------------------------
 
     def run_push(self) -> None:
@@ -468,9 +777,8 @@ class Bench:
 
 
 def median(samples: list[Sample] | None, attribute: str) -> float | None:
-    if not samples:
-        return None
-    return statistics.median(getattr(s, attribute) for s in samples)
+    values = [getattr(s, attribute) for s in samples or [] if getattr(s, attribute) is not None]
+    return statistics.median(values) if values else None
 
 
 def fmt(value: float | None, digits: int = 2) -> str:
@@ -505,6 +813,11 @@ class Report:
                 values = [measure(group, scenario, t) for t in [ours, *others]]
                 ratios = [ratio(values[0], v) for v in values[1:]]
                 lines.append(f"| {label}{scenario} | " + " | ".join(fmt(v, 3) for v in values) + " | " + " | ".join(fmt(r) for r in ratios) + " |")
+        for scenario in scenarios:
+            values = [median(self.b.results.get((group, scenario, t)), "requests") for t in [ours, *others]]
+            if any(v is not None for v in values):
+                lines.append(f"| S3 requests, {scenario} | " + " | ".join(fmt(v, 0) for v in values) + " | "
+                             + " | ".join(fmt(ratio(values[0], v)) for v in values[1:]) + " |")
         rss = [self.rss(group, "initial", t) for t in [ours, *others]]
         lines.append("| peak RSS, initial (MiB) | " + " | ".join(fmt(r, 1) for r in rss) + " | "
                      + " | ".join(fmt(ratio(rss[0], r)) for r in rss[1:]) + " |")
@@ -520,17 +833,25 @@ class Report:
     def evaluate_targets(self) -> None:
         w = lambda scenario, tool: self.wall("pull", scenario, tool)
         r = lambda a, b: ratio(a, b)
+        if self.args.rtt:
+            rtt = format_rtt(self.args.rtt)
+            self.target(f"pull initial ≤ 0.25× rclone --transfers 16 at {rtt} RTT", r(w("initial", "content-pull"), w("initial", "rclone-16")), 0.25)
+            self.target(f"no-change ≤ 0.05× rclone-16 at {rtt} RTT", r(w("no-change", "content-pull"), w("no-change", "rclone-16")), 0.05)
+            self.target(f"no-change ≤ 0.2× s3cmd at {rtt} RTT", r(w("no-change", "content-pull"), w("no-change", "s3cmd")), 0.2)
         self.target("pull initial ≤ 0.9× rclone --transfers 16", r(w("initial", "content-pull"), w("initial", "rclone-16")), 0.9)
         self.target("pull initial ≤ 0.1× s3cmd", r(w("initial", "content-pull"), w("initial", "s3cmd")), 0.1)
         self.target("no-change ≤ 0.2× s3cmd", r(w("no-change", "content-pull"), w("no-change", "s3cmd")), 0.2)
         self.target("no-change ≤ 0.1× rclone", r(w("no-change", "content-pull"), w("no-change", "rclone")), 0.1)
         self.target("1 % change ≤ 0.25× s3cmd", r(w("1% changed", "content-pull"), w("1% changed", "s3cmd")), 0.25)
         self.target("peak RSS, initial pull ≤ 0.5× rclone", r(self.rss("pull", "initial", "content-pull"), self.rss("pull", "initial", "rclone")), 0.5)
-        for name in ("content-pull", "acme-restore", "backup", "cron"):
-            self.target(f"{name} start-up ≤ 10 ms", self.b.startup.get(name, {}).get("median_ms"), 10, "ms")
-        for name in ("content-pull", "acme-restore", "backup", "cron"):
-            size = self.b.sizes.get(name)
-            self.target(f"{name} binary ≤ 12 MB", None if size is None else size / 1e6, 12, "MB")
+        if "startup" in self.args.only:
+            for name in ("content-pull", "acme-restore", "backup", "cron"):
+                self.target(f"{name} start-up ≤ 10 ms", self.b.startup.get(name, {}).get("median_ms"), 10, "ms")
+            for name in ("content-pull", "acme-restore", "backup", "cron"):
+                size = self.b.sizes.get(name)
+                self.target(f"{name} binary ≤ 12 MB", None if size is None else size / 1e6, 12, "MB")
+        if "cron" not in self.args.only:
+            return
         cron = self.b.cron or {}
         idle_kb = number(cron.get("cron_idle_rss_kb_20_jobs"))
         self.target("cron idle RSS, 20 jobs ≤ 15 MB", None if idle_kb is None else idle_kb / 1024, 15, "MiB")
@@ -538,7 +859,8 @@ class Report:
 
     def label(self) -> str:
         """Which generated block of the results file this run rewrites: one per kind of run."""
-        return ("quick" if self.args.quick else "full") + ("-server-latency" if self.args.server_latency else "")
+        return (("quick" if self.args.quick else "full") + ("-server-latency" if self.args.server_latency else "")
+                + (f"-rtt-{format_rtt(self.args.rtt)}" if self.args.rtt else ""))
 
     def identical(self) -> bool:
         return all(d is None for *_, d in self.b.checks)
@@ -561,20 +883,27 @@ class Report:
         out += ["### Pull: `content-pull --delete` vs `s3cmd sync --delete-removed` vs `rclone sync` (defaults, and `--transfers 16 --checkers 16`)", ""]
         out += self.group_table("pull", ["initial", "no-change", "1% changed", "1% deleted"], "content-pull", ["s3cmd", "rclone", "rclone-16"])
         out += ["", "### Push: `backup push --delete` (default `--parallel 8`) vs `s3cmd sync --delete-removed` vs `rclone sync`, local → S3", ""]
-        if any(k[0] == "push" and k[2] == "backup" for k in b.results):
+        if "push" not in a.only:
+            out.append("not run (`--only`)")
+        elif any(k[0] == "push" and k[2] == "backup" for k in b.results):
             out += self.group_table("push", ["initial", "no-change"], "backup", ["s3cmd", "rclone", "rclone-16"])
         else:
             others = ["s3cmd", "rclone", "rclone-16"]
             out += ["| push | backup s | " + " | ".join(f"{t} s" for t in others) + " |", "|---|---:|" + "---:|" * len(others)]
             for scenario in ("initial", "no-change"):
                 out.append(f"| {scenario} | not available yet | " + " | ".join(fmt(self.wall("push", scenario, t), 3) for t in others) + " |")
-        out += ["", "### Start-up (`--version`, median of " + str(a.startup_runs) + " runs, hyperfine) and size", "",
-                "| tool | start-up ms | peak RSS MiB | binary MB (10^6 bytes) |", "|---|---:|---:|---:|"]
+        out += ["", "### Start-up (`--version`, median of " + str(a.startup_runs) + " runs, hyperfine) and size", ""]
+        if "startup" in a.only:
+            out += ["| tool | start-up ms | peak RSS MiB | binary MB (10^6 bytes) |", "|---|---:|---:|---:|"]
+        else:
+            out.append("not run (`--only`)")
         for name, values in b.startup.items():
             size = b.sizes.get(name)
             out.append(f"| {name} | {fmt(values.get('median_ms'), 1)} | {fmt(values.get('rss_mb'), 1)} | {'-' if size is None else f'{size / 1e6:.2f}'} |")
         out += ["", "### cron (bench/cron.sh)", ""]
-        if b.cron:
+        if "cron" not in a.only:
+            out.append("not run (`--only`)")
+        elif b.cron:
             out += ["| measure | value |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in b.cron.items()]
         else:
             out.append(b.cron_note or "bench/cron.sh failed (see the run's output)")
@@ -608,6 +937,136 @@ class Report:
         lines.append("cron         " + ("  ".join(f"{k}={v}" for k, v in self.b.cron.items()) if self.b.cron else self.b.cron_note))
         for label, shown, met in self.targets:
             lines.append(f"target       {label}: {shown} ({'n/a' if met is None else ('met' if met else 'MISSED')})")
+        lines.append(f"trees identical: {'yes' if self.identical() else 'NO'} ({len(self.b.checks)} checks)")
+        return "\n".join(lines)
+
+
+def slopes(points: dict[int, float | None]) -> list[tuple[int, int, float | None]]:
+    """
+    Cost per 1,000 objects between consecutive sizes: (from, to, (cost(to) - cost(from)) / ((to - from) / 1000)).
+    The fixed part of a run (start-up, the first request) cancels out; a slope that grows from one pair of sizes
+    to the next is a superlinear step. None where either size was not measured.
+    """
+    sizes = sorted(points)
+    result = []
+    for low, high in zip(sizes, sizes[1:]):
+        a, b = points[low], points[high]
+        result.append((low, high, None if a is None or b is None else (b - a) / ((high - low) / 1000)))
+    return result
+
+
+def step(pairs: list[tuple[int, int, float | None]]) -> float | None:
+    """The last slope ÷ the one before: ~1 for a linear cost, well above 1 when the cost bends upwards. None if not measured."""
+    if len(pairs) < 2 or pairs[-1][2] is None or pairs[-2][2] is None:
+        return None
+    before, last = pairs[-2][2], pairs[-1][2]
+    if before <= 0:
+        return None if last <= 0 else float("inf")
+    return last / before
+
+
+FLAT = 1.5  # a no-change slope up to 1.5× the previous one counts as flat: single runs on this machine swing by ±30 %
+
+
+class ScaleReport(Report):
+    """The --scale / --files LIST run: one table of every (scenario, tool, size), the slopes per 1,000 objects, the scale targets."""
+
+    SCENARIOS = ("initial", "no-change", "1% changed")
+
+    def label(self) -> str:
+        return "scale" + (f"-rtt-{format_rtt(self.args.rtt)}" if self.args.rtt else "")
+
+    def tools(self) -> list[str]:
+        names = []
+        for (_, _, tool) in self.b.results:
+            if tool not in names:
+                names.append(tool)
+        order = ["content-pull", "rclone-16", "rclone", "s3cmd", "aws"]
+        return sorted(names, key=lambda t: order.index(t) if t in order else len(order))
+
+    def value(self, files: int, scenario: str, tool: str, attribute: str) -> float | None:
+        value = median(self.b.results.get((f"scale {files}", scenario, tool)), attribute)
+        return None if value is None else (value / 1024 if attribute == "rss_kb" else value)
+
+    def evaluate_targets(self) -> None:
+        sizes = self.args.sizes
+        largest = max(sizes)
+        v = lambda scenario, tool, attribute="wall": self.value(largest, scenario, tool, attribute)
+        at = f"at {largest:,} objects"
+        loopback = not self.args.rtt
+        no_change = v("no-change", "content-pull")
+        if loopback:
+            self.target(f"no-change {at} ≤ 2 s (loopback)", no_change, 2, "s")
+        rss = v("no-change", "content-pull", "rss_kb")
+        self.target(f"no-change {at}: peak RSS ≤ 100 MiB", rss, 100, "MiB")
+        self.target(f"no-change {at}: peak RSS ≤ 0.5× rclone-16's", ratio(rss, v("no-change", "rclone-16", "rss_kb")), 0.5)
+        self.target(f"no-change {at} ≤ 0.05× rclone-16", ratio(no_change, v("no-change", "rclone-16")), 0.05)
+        self.target(f"no-change {at} ≤ 0.2× s3cmd", ratio(no_change, v("no-change", "s3cmd")), 0.2)
+        self.target(f"initial pull {at} ≤ 0.25× rclone-16 (the issue sets it for 20 ms RTT)", ratio(v("initial", "content-pull"), v("initial", "rclone-16")), 0.25)
+        if len(sizes) >= 3:
+            for attribute, what in (("wall", "wall"), ("cpu", "CPU")):
+                pairs = slopes({n: self.value(n, "no-change", "content-pull", attribute) for n in sizes})
+                self.target(f"no-change {what} per 1,000 objects flat: slope {pairs[-1][0]:,}→{pairs[-1][1]:,} ≤ {FLAT}× slope {pairs[-2][0]:,}→{pairs[-2][1]:,}",
+                            step(pairs), FLAT)
+
+    def markdown(self) -> str:
+        a, b = self.args, self.b
+        out = [begin_marker(self.label()), "", f"## Latest {self.label()} run: {self.started:%Y-%m-%d %H:%M} UTC", ""]
+        if a.note:
+            out += [f"**{a.note}**", ""]
+        corpora = "; ".join(f"{n:,} files in {d:,} directories, {size / 1e6:.1f} MB (uploaded in {b.scale_upload.get(k, 0):.0f} s)"
+                            for k, (n, size, d) in sorted(b.scale_corpus.items()))
+        out += [f"- Command: `bench/run.sh {shlex.join(sys.argv[1:])}`".rstrip() + " (1 run of every (size, scenario, tool), tools in turn)",
+                f"- Corpora: {corpora}; sizes 200 B-16 KB (seed {a.seed}); each uploaded once by `backup push --parallel 32` straight to the server and pulled by every tool",
+                f"- S3 server: {self.server}",
+                f"- Machine: {self.machine['cpu']}, {self.machine['cores']} cores, {self.machine['memory']} RAM, Linux {self.machine['kernel']}, "
+                f"load average {self.machine['load_start']} at the start, {self.machine['load_end']} at the end",
+                "- Versions: " + ", ".join(f"{k} {v}" for k, v in self.versions.items()),
+                f"- Trees identical to the corpus after every run of every tool: **{'yes' if self.identical() else 'NO'}** ({len(b.checks)} checks)",
+                "- Wall time: monotonic clock; CPU: user + system seconds; peak RSS in MiB (`/usr/bin/time`); requests: the HTTP requests "
+                "radosgw logged while the tool ran (one `beast:` access line each).",
+                ""]
+        tools = self.tools()
+        out += ["### Scale: every run", "", "| scenario | tool | objects | wall s | CPU s | peak RSS MiB | S3 requests | wall ÷ content-pull's |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+        for scenario in self.SCENARIOS:
+            for tool in tools:
+                for n in a.sizes:
+                    wall = self.value(n, scenario, tool, "wall")
+                    requests = self.value(n, scenario, tool, "requests")
+                    out.append(f"| {scenario} | {tool} | {n:,} | {fmt(wall, 3) if wall is not None else 'not measured'} | {fmt(self.value(n, scenario, tool, 'cpu'), 2)} | "
+                               f"{fmt(self.value(n, scenario, tool, 'rss_kb'), 1)} | {'n/a' if requests is None else f'{requests:,.0f}'} | "
+                               f"{fmt(ratio(wall, self.value(n, scenario, 'content-pull', 'wall')))} |")
+        pairs = [(low, high) for low, high, _ in slopes({n: 0.0 for n in a.sizes})]
+        heads = [f"{low:,}→{high:,}" for low, high in pairs]
+        out += ["", "### Cost per 1,000 objects (slope between sizes: the fixed part of a run cancels out)", "",
+                "| scenario | tool | " + " | ".join(f"wall s/1k {h}" for h in heads) + " | " + " | ".join(f"CPU s/1k {h}" for h in heads)
+                + " | " + " | ".join(f"RSS MiB/1k {h}" for h in heads) + " | " + " | ".join(f"requests/1k {h}" for h in heads) + " |",
+                "|---|---|" + "---:|" * (4 * len(heads))]
+        for scenario in self.SCENARIOS:
+            for tool in tools:
+                cells = []
+                for attribute, digits in (("wall", 4), ("cpu", 4), ("rss_kb", 2), ("requests", 0)):
+                    cells += [fmt(s, digits) for _, _, s in slopes({n: self.value(n, scenario, tool, attribute) for n in a.sizes})]
+                out.append(f"| {scenario} | {tool} | " + " | ".join(cells) + " |")
+        out += ["", "### Targets (ratios: ours ÷ theirs, same run)", "", "| target | measured | met |", "|---|---:|---|"]
+        for label, shown, met in self.targets:
+            out.append(f"| {label} | {shown} | {'not measured' if met is None else ('yes' if met else '**no**')} |")
+        out.append(f"| trees byte-identical after every run | {len(b.checks)} checks | {'yes' if self.identical() else '**no**'} |")
+        notes = b.notes + [f"not measured: {t}" for t in b.runner.timed_out] + [f"FAILED: {f.splitlines()[0]}" for f in b.runner.failures]
+        if notes:
+            out += ["", "### Notes", ""] + [f"- {n}" for n in notes]
+        out += ["", end_marker(self.label())]
+        return "\n".join(out) + "\n"
+
+    def console(self) -> str:
+        lines = [f"{'scale':<12}{'tool':<14}" + "".join(f"{n:>12,}" for n in self.args.sizes) + "   (wall s / CPU s / RSS MiB / requests)"]
+        for scenario in self.SCENARIOS:
+            for tool in self.tools():
+                for attribute, digits in (("wall", 3), ("cpu", 2), ("rss_kb", 1), ("requests", 0)):
+                    lines.append(f"{scenario if attribute == 'wall' else '':<12}{tool if attribute == 'wall' else '':<14}"
+                                 + "".join(f"{fmt(self.value(n, scenario, tool, attribute), digits):>12}" for n in self.args.sizes) + f"   {attribute}")
+        for label, shown, met in self.targets:
+            lines.append(f"target       {label}: {shown} ({'not measured' if met is None else ('met' if met else 'MISSED')})")
         lines.append(f"trees identical: {'yes' if self.identical() else 'NO'} ({len(self.b.checks)} checks)")
         return "\n".join(lines)
 
@@ -679,7 +1138,12 @@ def versions() -> dict[str, str]:
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="bench/run.sh", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="smoke test: 200 files in 10 directories, 1 repetition, 5 start-up runs")
-    p.add_argument("--files", type=int, help="files in the corpus (default 5000)")
+    p.add_argument("--files", help="files in the corpus (default 5000); a comma-separated list (e.g. 1000,10000,100000) runs the scale curve")
+    p.add_argument("--scale", action="store_true", help="the scale curve: --files 1000,10000,100000 (small files: 200 B-16 KB, ~470 MB at 100,000)")
+    p.add_argument("--rtt", type=parse_rtt, help="round-trip time between the tools and the S3 server, e.g. 20ms: every tool connects through a delay proxy on 127.0.0.1")
+    p.add_argument("--all-tools-up-to", type=int, default=10000, help="scale curve: every tool runs at sizes up to this (default 10000), above it only --large-tools")
+    p.add_argument("--large-tools", default="content-pull,rclone-16", help="scale curve: the tools that run above --all-tools-up-to (default content-pull,rclone-16)")
+    p.add_argument("--tool-timeout", type=float, default=900, help="scale curve: a tool's run is stopped after this many seconds and reported as not measured (default 900)")
     p.add_argument("--dirs", type=int, help="directories in the corpus (default 50)")
     p.add_argument("--reps", type=int, help="repetitions of every scenario (default 3)")
     p.add_argument("--startup-runs", type=int, help="--version runs per tool (default 30)")
@@ -693,7 +1157,22 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--keep", action="store_true", help="keep the work directory (corpus, trees, configs) for inspection")
     args = p.parse_args()
     quick = args.quick
-    args.files = args.files or (200 if quick else 5000)
+    try:
+        sizes = [int(n) for n in args.files.split(",")] if args.files else []
+    except ValueError:
+        p.error(f"--files: '{args.files}' is not a number or a comma-separated list of numbers")
+    if args.scale:
+        if sizes:
+            p.error("--scale and --files: give one of them (--scale is --files 1000,10000,100000)")
+        sizes = [1000, 10000, 100000]
+    args.sizes = sorted(set(sizes)) if len(sizes) > 1 else []
+    args.scale = bool(args.sizes)
+    if args.scale and (quick or args.server_latency):
+        p.error("--scale (or a list of sizes) does not combine with --quick or --server-latency")
+    if any(n < 1 for n in sizes):
+        p.error("--files must be at least 1")
+    args.large_tools = set(args.large_tools.split(","))
+    args.files = sizes[0] if len(sizes) == 1 else (200 if quick else 5000)
     args.dirs = args.dirs or (10 if quick else 50)
     args.reps = args.reps or (1 if quick else 3)
     args.startup_runs = args.startup_runs or (5 if quick else 30)
@@ -719,15 +1198,36 @@ def main() -> int:
     server_state = work / "s3-server"
     server_env = os.environ | ({"S3_TEST_TCP_NODELAY": "0"} if args.server_latency else {})
     log(f"work directory {work}; starting the S3 server")
+    proxy: DelayProxy | None = None
     try:
         env_file = subprocess.run([str(ROOT / "scripts" / "s3-server-start.sh"), str(server_state)], check=True, env=server_env,
                                   stdout=subprocess.PIPE, text=True).stdout.strip().splitlines()[-1]
         machine = machine_info()
-        s3 = S3(Path(env_file), work / "conf")
+        direct = S3(Path(env_file), work / "conf")
         frontend = next(line.split("=", 1)[1].strip() for line in (server_state / "ceph.conf").read_text().splitlines() if line.startswith("rgw frontends"))
         server = (f"Ceph RGW {first_line(['radosgw', '--version']).split()[2]} on 127.0.0.1, memstore OSD, `rgw frontends = {frontend}`"
                   + (" (**high-latency mode**: no tcp_nodelay, ~40 ms per response on a kept-alive connection for a client that delays its ACKs)" if args.server_latency else ""))
+        if args.rtt:
+            measured = check_proxy(args.rtt)
+            log(f"delay proxy: a ping-pong through it takes {measured * 1000:.1f} ms (RTT set: {format_rtt(args.rtt)})")
+            host, port = direct.direct_endpoint.split("://", 1)[1].rsplit(":", 1)
+            proxy = DelayProxy(host, int(port), args.rtt)
+            proxy.start()
+            server += (f"; every measured tool reaches it through the delay proxy of bench.py on 127.0.0.1 (**RTT {format_rtt(args.rtt)}**: every chunk held "
+                       f"{args.rtt * 500:g} ms each way, one RTT per new connection; a ping-pong through it measured {measured * 1000:.1f} ms before the run)")
+        s3 = S3(Path(env_file), work / "conf", proxy.endpoint if proxy else None)
         bench = Bench(args, work, s3)
+        bench.runner.requests = RequestLog(server_state / "log" / "client.rgw.log")
+        if args.scale:
+            bench.run_scale()
+            machine["load_end"] = load_average()
+            report = ScaleReport(bench, args, started, machine, versions(), server)
+            report.evaluate_targets()
+            print(report.console())
+            write_results(args.output, report.label(), report.markdown())
+            log(f"results written to {args.output}")
+            failed = bool(bench.runner.failures) or not report.identical()
+            return 1 if failed else 0
         bench.upload_corpus()
         if "pull" in args.only:
             bench.run_pull()
@@ -748,6 +1248,8 @@ def main() -> int:
             log(f"FAILED: {len(bench.runner.failures)} command(s) failed, trees identical: {'yes' if report.identical() else 'no'}")
         return 1 if failed else 0
     finally:
+        if proxy:
+            proxy.stop()
         subprocess.run([str(ROOT / "scripts" / "s3-server-stop.sh"), str(server_state)])
         if args.keep:
             log(f"kept {work}")

@@ -116,6 +116,37 @@ public class S3ClientAotTests
     }
 
     [Fact]
+    public async Task The_listing_fetches_the_next_page_while_the_caller_works_on_one_and_never_more_than_one_ahead()
+    {
+        var bucket = await Server.NewBucketAsync("ahead");
+        var keys = Enumerable.Range(0, 2500).Select(i => $"k/{i:D5}").ToList();
+        using var client = Server.Client();
+        await Parallel.ForEachAsync(keys, new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (key, ct) =>
+            await client.PutAsync(bucket, key, new MemoryStream([1]), 1, cancellationToken: ct));
+        var before = client.RequestsSent;
+
+        var listed = new List<string>();
+        long duringFirstPage = 0;
+        await foreach (var item in client.ListAsync(bucket, ""))
+        {
+            listed.Add(item.Key);
+            if (listed.Count != 1) continue;
+            // Holding the first object: the second page is requested meanwhile, but not the third.
+            for (var i = 0; i < 100 && client.RequestsSent - before < 2; i++) await Task.Delay(50);
+            await Task.Delay(300);
+            duringFirstPage = client.RequestsSent - before;
+        }
+        Assert.Equal(2, duringFirstPage);
+        Assert.Equal(keys, listed);
+        Assert.Equal(3, client.RequestsSent - before);
+
+        // A caller that stops early: at most the page ahead was asked for.
+        before = client.RequestsSent;
+        Assert.Equal("k/00000", (await client.ListAsync(bucket, "").FirstAsync()).Key);
+        Assert.InRange(client.RequestsSent - before, 1, 2);
+    }
+
+    [Fact]
     public async Task Delete_and_batch_delete_remove_objects_across_batches()
     {
         var bucket = await Server.NewBucketAsync("delete");

@@ -112,6 +112,43 @@ public class SyncEngineTests : IDisposable
     }
 
     [Fact]
+    public async Task A_no_change_run_leaves_the_manifest_file_alone_and_a_change_or_a_delete_rewrites_it()
+    {
+        Put(("index.html", "home"), ("a.html", "a"), ("b.html", "b"));
+        var manifest = Manifest.PathFor(_dir.Combine("state-pull"), "memory://", BucketName, "", LocalPaths.Resolve(Dest));
+        using (var state = State("pull", Dest)) await PullAsync(state);
+        var old = new DateTime(2001, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+        File.SetLastWriteTimeUtc(manifest, old);
+        var saved = File.ReadAllText(manifest);
+
+        using (var state = State("pull", Dest))
+        {
+            var (_, stats) = await PullAsync(state);
+            Assert.Equal(3, stats.Unchanged);
+        }
+        Assert.Equal(old, File.GetLastWriteTimeUtc(manifest)); // not rewritten
+        Assert.Equal(saved, File.ReadAllText(manifest));
+
+        Put(("a.html", "a2"));
+        using (var state = State("pull", Dest)) await PullAsync(state);
+        Assert.NotEqual(old, File.GetLastWriteTimeUtc(manifest));
+        Assert.NotEqual(saved, File.ReadAllText(manifest));
+
+        File.SetLastWriteTimeUtc(manifest, old);
+        _store.Remove(BucketName, "b.html");
+        using (var state = State("pull", Dest)) await PullAsync(state);
+        Assert.NotEqual(old, File.GetLastWriteTimeUtc(manifest));
+        Assert.DoesNotContain("b.html", File.ReadAllText(manifest));
+        Assert.Contains("a.html", File.ReadAllText(manifest));
+
+        // And the manifest still vouches: the next run checks nothing.
+        using var last = State("pull", Dest);
+        var (plan, _) = await PullAsync(last);
+        Assert.Empty(plan.Checks);
+        Assert.Empty(plan.Transfers);
+    }
+
+    [Fact]
     public async Task Nothing_is_deleted_when_a_transfer_failed_and_the_next_run_converges()
     {
         Put(("a.html", "a"), ("b.html", "b"), ("old.html", "old"));

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Runtime.CompilerServices;
+using System.Threading.Channels;
 using InfraTools.Storage;
 using Minio;
 using Minio.DataModel.Args;
@@ -82,24 +83,57 @@ public sealed class S3Store : IObjectStore
         }
     }
 
+    /// <summary>How many listed objects may wait for the caller: one page (S3 pages hold up to 1,000 keys).</summary>
+    private const int ListAhead = 1000;
+
+    /// <summary>
+    /// Lists one page ahead of the caller: the next page is requested and parsed while the caller still works on
+    /// the previous one (pages come one after the other, each naming the next, so this is the overlap there is).
+    /// The same requests in the same order; an error reaches the caller where the listing stopped, as before.
+    /// </summary>
     public async IAsyncEnumerable<StoredObject> ListAsync(string bucket, string prefix, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        var args = new ListObjectsArgs().WithBucket(bucket).WithPrefix(prefix).WithRecursive(true);
-        await using var items = _minio.ListObjectsEnumAsync(args, cancellationToken).GetAsyncEnumerator(cancellationToken);
-        while (true)
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var ahead = Channel.CreateBounded<StoredObject>(new BoundedChannelOptions(ListAhead) { SingleReader = true, SingleWriter = true });
+        var producer = Task.Run(() => ProduceListingAsync(bucket, prefix, ahead.Writer, stop.Token), CancellationToken.None);
+        try
         {
-            Minio.DataModel.Item item;
-            try
+            // A failed listing completes the channel with its (translated) error, which WaitToReadAsync throws.
+            while (await ahead.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+                while (ahead.Reader.TryRead(out var item))
+                    yield return item;
+        }
+        finally
+        {
+            await stop.CancelAsync().ConfigureAwait(false); // a caller that stopped early: no further page
+            await producer.ConfigureAwait(false);
+        }
+    }
+
+    private async Task ProduceListingAsync(string bucket, string prefix, ChannelWriter<StoredObject> writer, CancellationToken cancellationToken)
+    {
+        Exception? failure = null;
+        try
+        {
+            var args = new ListObjectsArgs().WithBucket(bucket).WithPrefix(prefix).WithRecursive(true);
+            await foreach (var item in _minio.ListObjectsEnumAsync(args, cancellationToken).WithCancellation(cancellationToken).ConfigureAwait(false))
             {
-                if (!await items.MoveNextAsync().ConfigureAwait(false)) yield break;
-                item = items.Current;
+                if (item.IsDir) continue;
+                await writer.WriteAsync(new StoredObject(item.Key, (long)item.Size, ObjectChecksum.Normalize(item.ETag), ParseTimestamp(item.LastModified)),
+                    cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception ex) when (IsTranslatable(ex, cancellationToken))
-            {
-                throw Translate(ex, bucket, prefix, "list");
-            }
-            if (item.IsDir) continue;
-            yield return new StoredObject(item.Key, (long)item.Size, ObjectChecksum.Normalize(item.ETag), ParseTimestamp(item.LastModified));
+        }
+        catch (Exception ex) when (IsTranslatable(ex, cancellationToken))
+        {
+            failure = Translate(ex, bucket, prefix, "list");
+        }
+        catch (Exception ex)
+        {
+            failure = ex; // cancelled (by the caller, or because it stopped reading), or a bug: the caller sees it
+        }
+        finally
+        {
+            writer.TryComplete(failure);
         }
     }
 

@@ -102,13 +102,14 @@ public sealed class SyncState : IDisposable
     public void Forget(string path) => _manifest.Remove(path);
 
     /// <summary>
-    /// Keeps only the entries of the source's files and saves the manifest. A state directory that cannot take it
-    /// (full, read-only) is a warning: the manifest is a cache.
+    /// Keeps only the entries of the source's files and saves the manifest, unless that changed nothing (a
+    /// no-change run: the file already says it all). A state directory that cannot take it (full, read-only) is a
+    /// warning: the manifest is a cache.
     /// </summary>
     public async Task SaveAsync(IReadOnlySet<string> sourceFiles)
     {
         _manifest.KeepOnly(sourceFiles);
-        if (_manifestPath is null) return;
+        if (_manifestPath is null || !_manifest.Changed) return;
         try
         {
             await _manifest.SaveAsync(_manifestPath, TempNames).ConfigureAwait(false);
