@@ -266,7 +266,7 @@ public partial class ComposeTests
     {
         // docs/deploy.md gives the override that routes https://DOMAIN/_deploy to the watcher's POST /deploy.
         var manual = File.ReadAllText(Stack.Path("docs", "deploy.md"));
-        var example = Regex.Match(manual, "```yaml\n(# docker-compose.deploy-webhook.yaml\n.*?)```", RegexOptions.Singleline).Groups[1].Value;
+        var example = Regex.Match(manual, "```yaml\n(# docker-compose.deploy-webhook.yaml:.*?)```", RegexOptions.Singleline).Groups[1].Value;
         Assert.NotEmpty(example);
         using var dir = new TempDir("webhook");
         var result = await Stack.ComposeConfigAsync(Stack.EnvExample, Stack.ComposeFile, dir.Write("docker-compose.deploy-webhook.yaml", example));
