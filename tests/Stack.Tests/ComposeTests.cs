@@ -37,10 +37,15 @@ public partial class ComposeTests
             Assert.Contains("s3_access_key", mounted);
             Assert.Contains("s3_secret_key", mounted);
         }
+        // The deploy webhook's secret, as a file; the variable from .env blanked.
+        var pull = config.Map("services").Map("pull");
+        Assert.Equal("", pull.Map("environment").Scalar("CONTENT_PULL_DEPLOY_SECRET"));
+        Assert.Equal("/run/secrets/content_pull_deploy_secret", pull.Map("environment").Scalar("CONTENT_PULL_DEPLOY_SECRET_FILE"));
+        Assert.Contains("content_pull_deploy_secret", ((YamlSequenceNode)pull.Get("secrets")!).Children.Select(c => c is YamlScalarNode n ? n.Value : ((YamlMappingNode)c).Scalar("source")));
         var grafana = config.Map("services").Map("grafana").Map("environment");
         Assert.Equal("", grafana.Scalar("GF_SECURITY_ADMIN_PASSWORD"));
         Assert.Equal("/run/secrets/grafana_admin_password", grafana.Scalar("GF_SECURITY_ADMIN_PASSWORD__FILE"));
-        Assert.Equal(4, secrets.Children.Count);
+        Assert.Equal(5, secrets.Children.Count);
         Assert.All(secrets.Entries(), s => Assert.EndsWith("/secrets/" + s.Key, ((YamlMappingNode)s.Value).Scalar("file")));
     }
 
@@ -227,6 +232,57 @@ public partial class ComposeTests
         var oneShot = Stack.Services.Entries().Where(s => ((YamlMappingNode)s.Value).Scalar("restart") == "no").Select(s => s.Key).ToHashSet();
         // What is left is upstream images that bring their own or have nothing to probe with.
         Assert.Equal(["cadvisor", "docker-socket-proxy", "nginx-exporter"], Stack.Services.Entries().Select(e => e.Key).Except(covered).Except(oneShot).Order());
+    }
+
+    [Fact]
+    public void The_pull_service_watches_the_bucket_in_release_mode_with_its_listener_on_the_backend_network_only()
+    {
+        var pull = Stack.Service("pull");
+        // The image's entrypoint is `content-pull --watch --listen 0.0.0.0:9746`; compose gives the rest.
+        Assert.Null(pull.Get("entrypoint"));
+        Assert.Equal(["--releases", "--delete", "--poll", "5s", "--resync", "10m", "--metrics-file", "/monitoring/content-pull.prom", "s3://example-site/", "/www"],
+            pull.Strings("command"));
+        Assert.Contains("/srv/www:/www:rw", pull.Strings("volumes"));
+        Assert.Contains("/srv/content-pull:/var/lib/content-pull:rw", pull.Strings("volumes"));
+        // The webhook's secret comes from .env (empty there: /deploy is off); the poll interval too.
+        Assert.Equal("", pull.Map("environment").Scalar("CONTENT_PULL_DEPLOY_SECRET"));
+        Assert.Matches("(?m)^CONTENT_PULL_DEPLOY_SECRET=$", File.ReadAllText(Stack.EnvExample));
+        Assert.Matches("(?m)^CONTENT_PULL_POLL=5s$", File.ReadAllText(Stack.EnvExample));
+        // The listener is reachable from the backend network only: not published, not routed by Traefik, not
+        // on the frontend network Traefik routes on (docs/deploy.md gives the route to add for the webhook).
+        Assert.Equal(["backend"], pull.Map("networks").Entries().Select(e => e.Key));
+        Assert.Null(pull.Get("ports"));
+        Assert.Null(pull.MapOrNull("labels")?.Scalar("traefik.enable"));
+        // Docker's SIGKILL comes after the watcher's own --stop-grace (10 s by default) for a running pull.
+        Assert.DoesNotContain("--stop-grace", pull.Strings("command"));
+        Assert.True(InfraTools.Time.GoDuration.Parse(pull.Scalar("stop_grace_period")!, "stop_grace_period", TimeSpan.FromHours(1)) > TimeSpan.FromSeconds(10),
+            $"stop_grace_period {pull.Scalar("stop_grace_period")}");
+        // Its health check (in the image) asks the watcher's /health, served by the same listener.
+        Assert.Contains("http://127.0.0.1:9746/health", new Dockerfile(Stack.ToolsDockerfile).Stage("pull").All("HEALTHCHECK").Single().Arguments);
+    }
+
+    [Fact]
+    public async Task The_deploy_webhook_route_of_the_manual_merges_and_sends_only_its_path_to_the_watcher()
+    {
+        // docs/deploy.md gives the override that routes https://DOMAIN/_deploy to the watcher's POST /deploy.
+        var manual = File.ReadAllText(Stack.Path("docs", "deploy.md"));
+        var example = Regex.Match(manual, "```yaml\n(# docker-compose.deploy-webhook.yaml:.*?)```", RegexOptions.Singleline).Groups[1].Value;
+        Assert.NotEmpty(example);
+        using var dir = new TempDir("webhook");
+        var result = await Stack.ComposeConfigAsync(Stack.EnvExample, Stack.ComposeFile, dir.Write("docker-compose.deploy-webhook.yaml", example));
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var pull = Yaml.Parse(result.Stdout).Map("services").Map("pull");
+        var labels = pull.Map("labels").Entries().ToDictionary(e => e.Key, e => ((YamlScalarNode)e.Value).Value);
+        Assert.Equal("true", labels["traefik.enable"]);
+        Assert.Equal("Host(`www.example.org`) && Path(`/_deploy`)", labels["traefik.http.routers.deploy.rule"]);
+        Assert.Equal("websecure", labels["traefik.http.routers.deploy.entrypoints"]);
+        Assert.Equal("letsencrypt", labels["traefik.http.routers.deploy.tls.certresolver"]);
+        // Only POST /deploy is reachable: the path is replaced, /health and /metrics stay internal.
+        Assert.Equal("/deploy", labels["traefik.http.middlewares.deploy-path.replacepath.path"]);
+        Assert.Equal("deploy-path@docker", labels["traefik.http.routers.deploy.middlewares"]);
+        Assert.Equal("9746", labels["traefik.http.services.deploy.loadbalancer.server.port"]);
+        // Traefik reaches it on the frontend network (--providers.docker.network).
+        Assert.Equal(["backend", "frontend"], pull.Map("networks").Entries().Select(e => e.Key).Order());
     }
 
     [Fact]

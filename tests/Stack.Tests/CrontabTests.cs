@@ -3,10 +3,10 @@ using YamlDotNet.RepresentationModel;
 
 namespace InfraTools.Tests;
 
-/// <summary>The crontabs baked into the pull and backup images.</summary>
+/// <summary>The crontab baked into the backup image (the pull image runs content-pull --watch, no cron: ComposeTests).</summary>
 public partial class CrontabTests
 {
-    public static TheoryData<string> Images => new(["pull", "backup"]);
+    public static TheoryData<string> Images => new(["backup"]);
 
     private static string CrontabPath(string image) => Stack.Path("images", image, "crontab");
 
@@ -38,7 +38,7 @@ public partial class CrontabTests
     {
         // Shows the acceptance above means something: the same crontab with day-of-week 61 is refused.
         using var dir = new TempDir("crontab");
-        var broken = dir.Write("crontab", File.ReadAllText(CrontabPath("pull")).Replace("* * * * * content-pull", "* * * * 61 content-pull"));
+        var broken = dir.Write("crontab", File.ReadAllText(CrontabPath("backup")).Replace("*/5 * * * * backup", "*/5 * * * 61 backup"));
         var result = await ProcessRunner.RunAsync(RepoPaths.Tool("cron"), ["-test", broken], timeout: TimeSpan.FromSeconds(30));
         Assert.True(result.ExitCode == 1, result.ToString());
     }
@@ -76,17 +76,11 @@ public partial class CrontabTests
     }
 
     [Fact]
-    public void The_pull_job_mirrors_the_bucket_into_the_web_root_every_minute_with_delete()
+    public void The_pull_image_has_no_crontab_and_no_cron()
     {
-        var (options, job) = Assert.Single(Jobs("pull"));
-        Assert.Contains("name=content-pull", options);
-        Assert.Contains("run-at-start", options);
-        Assert.StartsWith("* * * * * content-pull ", job);
-        Assert.Contains(" --delete ", job);
-        Assert.Contains("--metrics-file /monitoring/content-pull.prom", job);
-        Assert.EndsWith("\"s3://$CONTENT_BUCKET/$CONTENT_PREFIX\" /www", job);
-        Assert.Contains("/srv/www:/www:rw", Stack.Service("pull").Strings("volumes"));
-        Assert.Contains("/srv/content-pull:/var/lib/content-pull:rw", Stack.Service("pull").Strings("volumes"));
+        Assert.False(File.Exists(CrontabPath("pull")), "images/pull/crontab: the pull container runs content-pull --watch, not cron");
+        var copied = new Dockerfile(Stack.ToolsDockerfile).Stage("pull").All("COPY").SelectMany(c => c.Arguments.Split(' ')).ToList();
+        Assert.DoesNotContain(copied, a => a.EndsWith("/cron", StringComparison.Ordinal) || a.Contains("crontab", StringComparison.Ordinal));
     }
 
     [Fact]

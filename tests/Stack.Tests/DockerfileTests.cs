@@ -105,12 +105,13 @@ public partial class DockerfileTests
         {
             var stage = Tools.Stage(target);
             Assert.Equal("runtime", stage.From);
-            // Only binaries from the build stage and the crontab are added.
+            // Only binaries from the build stage (and the backup image's crontab) are added.
             Assert.Empty(stage.All("RUN"));
             var copies = stage.All("COPY").ToList();
             Assert.All(copies.Where(c => c.Arguments.StartsWith("--from=build", StringComparison.Ordinal)),
                 c => Assert.EndsWith("/usr/local/bin/", c.Arguments));
-            Assert.Contains(copies, c => c.Arguments == $"images/{target}/crontab /etc/crontab");
+            if (target == "backup") Assert.Contains(copies, c => c.Arguments == "images/backup/crontab /etc/crontab");
+            else Assert.Equal(["--from=build /out/content-pull /usr/local/bin/"], copies.Select(c => c.Arguments));
         }
     }
 
@@ -130,10 +131,17 @@ public partial class DockerfileTests
             Assert.Equal(["acme-restore"], copied);
             Assert.Equal(["/usr/local/bin/acme-restore", "--file", "/etc/traefik/acme/acme.json", "--metrics-file", "/monitoring/acme-restore.prom"], entrypoint);
         }
+        else if (target == "pull")
+        {
+            // The watcher, listening on all addresses of the container (its networks decide who reaches it).
+            Assert.Equal(["/usr/local/bin/content-pull", "--watch", "--listen", "0.0.0.0:9746"], entrypoint);
+            Assert.Equal(["content-pull"], copied);
+            Assert.Contains("http://127.0.0.1:9746/health", stage.All("HEALTHCHECK").Single().Arguments);
+        }
         else
         {
             Assert.Equal(["/usr/local/bin/cron", "-prometheus-listen-address", "0.0.0.0:9746", "/etc/crontab"], entrypoint);
-            Assert.Contains(target == "pull" ? "content-pull" : "backup", copied);
+            Assert.Contains("backup", copied);
         }
     }
 

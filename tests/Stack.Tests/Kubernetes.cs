@@ -169,7 +169,7 @@ public static partial class KubernetesManifests
         private readonly List<string> _problems = [];
 
         private static readonly string[] CredentialVariables =
-            ["S3_ACCESS_KEY", "S3_SECRET_KEY", "S3_SESSION_TOKEN", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"];
+            ["S3_ACCESS_KEY", "S3_SECRET_KEY", "S3_SESSION_TOKEN", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "CONTENT_PULL_DEPLOY_SECRET"];
 
         /// <summary>Seconds each main container may take to stop before the sidecars are stopped: Traefik's
         /// entry points wait 10 s (lifeCycle.graceTimeOut's default) and nginx gets the same.</summary>
@@ -177,6 +177,9 @@ public static partial class KubernetesManifests
 
         /// <summary>cron: -grace-period's default (docs/cron.md, Stopping), then SIGTERM and SIGKILL 3 s later.</summary>
         private const int CronDefaultGraceSeconds = 5, CronKillDelaySeconds = 3;
+
+        /// <summary>content-pull --watch: --stop-grace's default (docs/content-pull.md, Watch mode) for a running pull.</summary>
+        private const int WatchDefaultGraceSeconds = 10;
 
         private void Problem(string text) => _problems.Add(text);
 
@@ -300,7 +303,7 @@ public static partial class KubernetesManifests
             var image = ImageName(pc.Container.Image);
             if (image is not ("infra-tools/pull" or "infra-tools/backup")) return;
             var (tool, cron) = BenchRss();
-            var cronRuns = pc.Container.Command is null || pc.Container.Command.Any(a => a.EndsWith("/cron", StringComparison.Ordinal));
+            var cronRuns = RunsCron(pc.Container);
             var needed = tool + (cronRuns ? cron : 0);
             var mib = memory.ToDecimal() / (1024m * 1024m);
             if ((double)mib < needed)
@@ -311,8 +314,10 @@ public static partial class KubernetesManifests
 
         private void Secrets(PodContainer pc)
         {
+            // A Secret volume, or a projected volume made of Secrets only.
+            static bool FromSecrets(V1Volume? v) => v?.Secret is not null || v?.Projected?.Sources is { Count: > 0 } sources && sources.All(p => p.Secret is not null);
             var secretMounts = (pc.Container.VolumeMounts ?? [])
-                .Where(m => pc.Pod.Volumes?.FirstOrDefault(v => v.Name == m.Name)?.Secret is not null)
+                .Where(m => FromSecrets(pc.Pod.Volumes?.FirstOrDefault(v => v.Name == m.Name)))
                 .Select(m => m.MountPath.TrimEnd('/') + "/").ToList();
             foreach (var e in pc.Container.Env ?? [])
             {
@@ -352,33 +357,48 @@ public static partial class KubernetesManifests
 
         private void Grace(string owner, V1PodSpec pod)
         {
-            var crons = (pod.InitContainers ?? []).Concat(pod.Containers ?? []).Where(RunsCron).ToList();
-            if (crons.Count == 0) return;
-            var cronSeconds = crons.Max(c => CronGraceSeconds(c)) + CronKillDelaySeconds;
-            var needed = MainStopSeconds + cronSeconds;
+            var all = (pod.InitContainers ?? []).Concat(pod.Containers ?? []).ToList();
+            var crons = all.Where(RunsCron).ToList();
+            var watchers = all.Where(c => ImageName(c.Image) == "infra-tools/pull").ToList();
             var actual = pod.TerminationGracePeriodSeconds ?? 30;
-            if (actual < needed)
-                Problem($"{owner}: terminationGracePeriodSeconds {actual} is shorter than the main containers' {MainStopSeconds} s plus cron's stop "
-                    + $"({cronSeconds} s: -grace-period, then SIGTERM and SIGKILL {CronKillDelaySeconds} s later)");
+            if (crons.Count > 0)
+            {
+                var cronSeconds = crons.Max(c => CronGraceSeconds(c)) + CronKillDelaySeconds;
+                if (actual < MainStopSeconds + cronSeconds)
+                    Problem($"{owner}: terminationGracePeriodSeconds {actual} is shorter than the main containers' {MainStopSeconds} s plus cron's stop "
+                        + $"({cronSeconds} s: -grace-period, then SIGTERM and SIGKILL {CronKillDelaySeconds} s later)");
+            }
+            if (watchers.Count > 0)
+            {
+                var watchSeconds = watchers.Max(c => GraceOption(c, "stop-grace", WatchDefaultGraceSeconds));
+                if (actual < MainStopSeconds + watchSeconds)
+                    Problem($"{owner}: terminationGracePeriodSeconds {actual} is shorter than the main containers' {MainStopSeconds} s plus content-pull --watch's "
+                        + $"--stop-grace ({watchSeconds} s for a running pull)");
+            }
         }
 
+        /// <summary>cron runs in the backup image (its entrypoint) or where the command names it; the pull image
+        /// runs content-pull --watch.</summary>
         private static bool RunsCron(V1Container c) =>
             c.Command is { } command ? command.Any(a => a.EndsWith("/cron", StringComparison.Ordinal) || a == "cron")
-                : ImageName(c.Image) is "infra-tools/pull" or "infra-tools/backup";
+                : ImageName(c.Image) is "infra-tools/backup";
 
-        private static int CronGraceSeconds(V1Container c)
+        private static int CronGraceSeconds(V1Container c) => GraceOption(c, "grace-period", CronDefaultGraceSeconds);
+
+        /// <summary>Seconds of a duration option (-NAME D, --NAME D or =D) of a container's command line, or the default.</summary>
+        private static int GraceOption(V1Container c, string name, int defaultSeconds)
         {
             var words = (c.Command ?? []).Concat(c.Args ?? []).ToList();
             for (var i = 0; i < words.Count; i++)
             {
                 var w = words[i].TrimStart('-');
-                if (w == "grace-period" && i + 1 < words.Count) return Seconds(words[i + 1]);
-                if (w.StartsWith("grace-period=", StringComparison.Ordinal)) return Seconds(w["grace-period=".Length..]);
+                if (w == name && i + 1 < words.Count) return Seconds(words[i + 1]);
+                if (w.StartsWith(name + "=", StringComparison.Ordinal)) return Seconds(w[(name.Length + 1)..]);
             }
-            return CronDefaultGraceSeconds;
+            return defaultSeconds;
 
-            static int Seconds(string text) =>
-                (int)Math.Ceiling(InfraTools.Time.GoDuration.Parse(text, "-grace-period", TimeSpan.FromDays(1)).TotalSeconds);
+            int Seconds(string text) =>
+                (int)Math.Ceiling(InfraTools.Time.GoDuration.Parse(text, name, TimeSpan.FromDays(1)).TotalSeconds);
         }
 
         /// <summary>A pod that writes a ReadWriteOnce volume runs once: one replica, replaced by Recreate.</summary>

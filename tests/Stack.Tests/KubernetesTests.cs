@@ -42,7 +42,11 @@ public class KubernetesTests
         // subPath on the web root: nginx would never see a replaced entry (kubernetes#50345).
         { "base/site.yaml", "            - name: www\n              mountPath: /srv/www\n", "            - name: www\n              mountPath: /srv/www\n              subPath: site\n", "nginx: the web root volume www is mounted with subPath site" },
         // A missing probe: nginx would start before the first pull.
-        { "base/site.yaml", "          startupProbe:\n            exec:\n", "          readinessProbe:\n            exec:\n", "sidecar pull: no startupProbe" },
+        { "base/site.yaml", "          startupProbe:\n            httpGet:\n", "          readinessProbe:\n            httpGet:\n", "sidecar pull: no startupProbe" },
+        // A grace period shorter than nginx's stop plus content-pull --watch's --stop-grace.
+        { "base/site.yaml", "      terminationGracePeriodSeconds: 25\n", "      terminationGracePeriodSeconds: 15\n", "Deployment/site: terminationGracePeriodSeconds 15 is shorter than the main containers' 10 s plus content-pull --watch's --stop-grace (10 s" },
+        // The deploy secret in the environment instead of a file of a Secret.
+        { "base/site.yaml", "            - name: CONTENT_PULL_DEPLOY_SECRET_FILE\n              value: /run/secrets/content_pull_deploy_secret\n", "            - name: CONTENT_PULL_DEPLOY_SECRET\n              value: example\n", "CONTENT_PULL_DEPLOY_SECRET is set in the environment" },
         // A container running as root.
         { "base/site.yaml", "            runAsUser: 101\n", "            runAsUser: 0\n", "Deployment/site container nginx: runs as root (runAsUser 0)" },
         // An image tag that is not the compose file's.

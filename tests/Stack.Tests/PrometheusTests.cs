@@ -39,10 +39,10 @@ public class PrometheusTests
     [Fact]
     public async Task Promtool_rule_unit_tests_fail_when_an_alert_threshold_changes()
     {
-        // The unit tests pin the thresholds: the same rules with "content not pulled" at 15 instead of 10
-        // minutes must fail them.
+        // The unit tests pin the thresholds: the same rules with "content not pulled" at 10 minutes (the
+        // cron-every-minute design's, which the 10-minute resync would trip) instead of 30 must fail them.
         using var dir = new TempDir("rules");
-        File.WriteAllText(dir.Combine("alerts.yml"), File.ReadAllText(Rules).Replace("content_pull_last_success_timestamp_seconds > 600", "content_pull_last_success_timestamp_seconds > 900"));
+        File.WriteAllText(dir.Combine("alerts.yml"), File.ReadAllText(Rules).Replace("content_pull_last_success_timestamp_seconds > 1800", "content_pull_last_success_timestamp_seconds > 600"));
         File.Copy(RuleTests, dir.Combine("alerts.test.yml"));
         var result = await ProcessRunner.RunAsync("promtool", ["test", "rules", dir.Combine("alerts.test.yml")], workingDirectory: dir.Path);
         Assert.True(result.ExitCode != 0, result.ToString());
@@ -66,7 +66,13 @@ public class PrometheusTests
     public void The_alerts_the_issue_asks_for_exist_with_their_thresholds()
     {
         var rules = Yaml.ParseFile(Rules).Maps("groups").SelectMany(g => g.Maps("rules")).ToDictionary(r => r.Scalar("alert")!, r => r.Scalar("expr")!);
-        Assert.Equal("time() - content_pull_last_success_timestamp_seconds > 600", rules["ContentNotPulled"]);
+        // content-pull --watch makes a full pull every 10 minutes (--resync in docker-compose.yaml): three missed.
+        Assert.Equal("time() - content_pull_last_success_timestamp_seconds > 1800", rules["ContentNotPulled"]);
+        Assert.Contains("--resync", Stack.Service("pull").Strings("command"));
+        Assert.Equal("10m", Stack.Service("pull").Strings("command").SkipWhile(a => a != "--resync").ElementAt(1));
+        // The watcher: unhealthy (no pull since its start, or its textfile's heartbeat stopped), or its polls fail.
+        Assert.Equal("content_pull_watch_healthy == 0 or time() - content_pull_watch_heartbeat_timestamp_seconds > 180", rules["ContentPullWatcherUnhealthy"]);
+        Assert.Equal("content_pull_watch_last_poll_success == 0", rules["ContentPullPollFailing"]);
         Assert.Equal("time() - backup_last_success_timestamp_seconds{name=\"acme\"} > 86400", rules["AcmeBackupStale"]);
         Assert.Matches("^time\\(\\) - backup_last_success_timestamp_seconds\\{name=\"prometheus\"\\} > \\d+$", rules["PrometheusBackupStale"]);
         Assert.Equal("increase(cron_job_failures_total[15m]) > 0", rules["CronJobFailing"]);
@@ -78,7 +84,7 @@ public class PrometheusTests
     {
         var jobs = Yaml.ParseFile(Config).Maps("scrape_configs").ToDictionary(j => j.Scalar("job_name")!,
             j => j.Maps("static_configs").SelectMany(c => c.Strings("targets")).ToList());
-        Assert.Equal(["cadvisor", "cron", "nginx", "node", "prometheus", "traefik"], jobs.Keys.Order());
+        Assert.Equal(["cadvisor", "content-pull", "cron", "nginx", "node", "prometheus", "traefik"], jobs.Keys.Order());
         var expected = new Dictionary<string, string[]>
         {
             ["prometheus"] = ["localhost:9090"],
@@ -86,7 +92,8 @@ public class PrometheusTests
             ["cadvisor"] = ["cadvisor:8080"],
             ["nginx"] = ["nginx-exporter:9113"],
             ["traefik"] = ["traefik:8082"],
-            ["cron"] = ["pull:9746", "backup:9746"],
+            ["cron"] = ["backup:9746"],
+            ["content-pull"] = ["pull:9746"],
         };
         foreach (var (job, targets) in expected) Assert.Equal(targets, jobs[job]);
         foreach (var target in jobs.Values.SelectMany(t => t).Where(t => !t.StartsWith("localhost", StringComparison.Ordinal)))
@@ -96,8 +103,13 @@ public class PrometheusTests
         }
         Assert.Contains("--entryPoints.metrics.address=:8082", Stack.Service("traefik").Strings("command"));
         Assert.Contains("--metrics.prometheus.entryPoint=metrics", Stack.Service("traefik").Strings("command"));
-        foreach (var cron in new[] { "pull", "backup" })
-            Assert.Contains("0.0.0.0:9746", new Dockerfile(Stack.ToolsDockerfile).Stage(cron).All("ENTRYPOINT").Single().ExecForm!);
+        foreach (var tool in new[] { "pull", "backup" })
+            Assert.Contains("0.0.0.0:9746", new Dockerfile(Stack.ToolsDockerfile).Stage(tool).All("ENTRYPOINT").Single().ExecForm!);
+        // The watcher's scrape keeps only `up`: its content_pull_* series come from the textfile (node job) once.
+        var watcher = Yaml.ParseFile(Config).Maps("scrape_configs").Single(j => j.Scalar("job_name") == "content-pull");
+        var drop = Assert.Single(watcher.Maps("metric_relabel_configs"));
+        Assert.Equal(["__name__"], drop.Strings("source_labels"));
+        Assert.Equal((".+", "drop"), (drop.Scalar("regex"), drop.Scalar("action")));
         // The cron metrics carry a `job` label (the job's name) that must not be renamed to exported_job.
         var cronJob = Yaml.ParseFile(Config).Maps("scrape_configs").Single(j => j.Scalar("job_name") == "cron");
         Assert.Equal("true", cronJob.Scalar("honor_labels"));

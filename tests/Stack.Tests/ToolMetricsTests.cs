@@ -26,7 +26,7 @@ public class ToolMetricsTests
         var monitoring = dir.Combine("monitoring");
 
         await RunOk("backup", env, "push", "--name", "acme", "--require-json", "--metrics-file", Path.Combine(monitoring, "backup-acme.prom"), acme, $"s3://{bucket}/acme/acme.json");
-        // --releases, as the shipped pull crontab runs it: the release gauges come with the run's own.
+        // --releases, as the pull service runs it: the release gauges come with the run's own.
         await RunOk("content-pull", env, $"s3://{bucket}/acme/", dir.Combine("www"), "--releases", "--state-dir", dir.Combine("state"), "--metrics-file", Path.Combine(monitoring, "content-pull.prom"));
         await RunOk("acme-restore", env, "--source", $"s3://{bucket}/acme/acme.json", "--file", dir.Combine("traefik", "acme.json"), "--metrics-file", Path.Combine(monitoring, "acme-restore.prom"));
 

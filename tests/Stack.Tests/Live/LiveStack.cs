@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Net;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -49,6 +50,9 @@ public sealed partial class LiveStack : IAsyncLifetime
     public string BackupBucket { get; private set; } = "";
     public string EnvFile { get; private set; } = "";
     public string RunId { get; } = Guid.NewGuid().ToString("N")[..10];
+
+    /// <summary>The deploy webhook's secret in the test's .env (CONTENT_PULL_DEPLOY_SECRET): POST /deploy is on.</summary>
+    public string DeploySecret { get; } = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)).ToLowerInvariant();
 
     /// <summary>The services the test starts: every service of docker-compose.yaml but <see cref="LeftOut"/>.</summary>
     public IReadOnlyList<string> Services { get; private set; } = [];
@@ -162,6 +166,7 @@ public sealed partial class LiveStack : IAsyncLifetime
             ["CONTENT_PREFIX"] = "",
             ["BACKUP_BUCKET"] = BackupBucket,
             ["DOMAIN"] = SiteHost,
+            ["CONTENT_PULL_DEPLOY_SECRET"] = DeploySecret,
         };
         var text = File.ReadAllText(Stack.EnvExample);
         foreach (var (name, value) in values)
@@ -189,9 +194,12 @@ public sealed partial class LiveStack : IAsyncLifetime
     /// <summary>docker-compose (Debian's 1.29) with the shipped file, the stand-in override and the test's .env.</summary>
     public Task<ProcessResult> ComposeAsync(params string[] args) => ComposeAsync(TimeSpan.FromMinutes(3), args);
 
-    public Task<ProcessResult> ComposeAsync(TimeSpan timeout, params string[] args) =>
+    public Task<ProcessResult> ComposeAsync(TimeSpan timeout, params string[] args) => ComposeWithAsync([], timeout, args);
+
+    /// <summary>docker-compose with more files after the shipped one and the override (e.g. "-f", PATH).</summary>
+    public Task<ProcessResult> ComposeWithAsync(string[] extraFiles, TimeSpan timeout, params string[] args) =>
         ProcessRunner.RunAsync("docker-compose",
-            ["--no-ansi", "-p", Project, "--env-file", EnvFile, "-f", Stack.ComposeFile, "-f", Stack.Path("tests", "Stack.Tests", "Live", "docker-compose.live.yaml"), .. args],
+            ["--no-ansi", "-p", Project, "--env-file", EnvFile, "-f", Stack.ComposeFile, "-f", Stack.Path("tests", "Stack.Tests", "Live", "docker-compose.live.yaml"), .. extraFiles, .. args],
             DockerEnvironment(), workingDirectory: RepoPaths.Root, timeout: timeout);
 
     public async Task<ProcessResult> DockerAsync(params string[] args) =>
@@ -238,6 +246,18 @@ public sealed partial class LiveStack : IAsyncLifetime
     {
         var command = Crontab.Job(Stack.Path("images", service, "crontab"), job).Command;
         return await ExecAsync(service, "/bin/sh", "-c", command);
+    }
+
+    /// <summary>POST /deploy to the pull container's watcher (its address on the backend network, port 9746), signed
+    /// with <paramref name="secret"/> as a GitHub webhook is (X-Hub-Signature-256), or unsigned when null.</summary>
+    public async Task<HttpStatusCode> TriggerDeployAsync(string? secret, string body = "{\"ref\":\"live-test\"}")
+    {
+        var pull = await AddressAsync("pull");
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"http://{pull}:9746/deploy") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+        if (secret is not null)
+            request.Headers.Add("X-Hub-Signature-256", "sha256=" + Convert.ToHexString(System.Security.Cryptography.HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), Encoding.UTF8.GetBytes(body))).ToLowerInvariant());
+        using var response = await Http.SendAsync(request);
+        return response.StatusCode;
     }
 
     /// <summary>Compose's view plus the last log lines of every service: attached to a failed wait.</summary>

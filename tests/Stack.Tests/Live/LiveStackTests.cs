@@ -10,10 +10,10 @@ namespace InfraTools.Tests.Live;
 
 /// <summary>
 /// One server's life, in order (<see cref="StepAttribute"/>): a fresh server comes up from S3, the pull container
-/// killed mid-pull, the server destroyed and rebuilt (the headline), then on the rebuilt server: S3 down across a
-/// scheduled pull, and a new version uploaded when it is back; while the schedule's next tick is awaited, nginx
-/// restarted, a corrupt acme.json backup and node-exporter on a host whose / is private; then the recovery and
-/// the deploy, both from that tick. Grafana and cAdvisor are not started (<see cref="LiveStack.LeftOut"/>); Traefik is a stand-in
+/// killed mid-pull, the server destroyed and rebuilt (the headline), then on the rebuilt server: S3 down with a
+/// deploy trigger, and a new release published when it is back, watched by a visitor loading pages and assets;
+/// nginx restarted, a corrupt acme.json backup and node-exporter on a host whose / is private while Prometheus
+/// shows the recovery; then the deploy's numbers, and nginx recreated with its former 30 s health check. Grafana and cAdvisor are not started (<see cref="LiveStack.LeftOut"/>); Traefik is a stand-in
 /// that records how acme-restore started it (its image cannot be pulled here), so nothing is routed through
 /// Traefik: the site is checked straight from nginx.
 /// </summary>
@@ -35,10 +35,15 @@ public sealed class LiveStackTests(LiveStack stack, ITestOutputHelper output) : 
         /// <summary>Started when S3 comes back (step 4): how long until Prometheus showed a successful pull again,
         /// and until the version uploaded then was served. Both wait for the next tick of the pull schedule, so
         /// steps 5 to 7 (which neither pull nor change the site) run meanwhile.</summary>
-        public static Task<TimeSpan>? Recovery, Deploy;
+        public static Task<TimeSpan>? Recovery;
+        /// <summary>The deploy of step 4: how long after publish returned the new release was served, and what
+        /// the visitor that loaded pages and assets meanwhile saw.</summary>
+        public static (TimeSpan Served, ReleaseVisitor.Result Visits)? Deploy;
     }
 
-    private static readonly TimeSpan PullInterval = TimeSpan.FromMinutes(1);
+    /// <summary>How often the watcher polls the release manifest: CONTENT_PULL_POLL of .env.example (the test's .env).</summary>
+    private static readonly TimeSpan PollInterval = InfraTools.Time.GoDuration.Parse(
+        Regex.Match(File.ReadAllText(Stack.EnvExample), "(?m)^CONTENT_PULL_POLL=(\\S+)$").Groups[1].Value, "CONTENT_PULL_POLL", TimeSpan.FromHours(1));
     private const string Marker = "infratools_live_marker";
     private const double MarkerValue = 42;
 
@@ -84,7 +89,7 @@ public sealed class LiveStackTests(LiveStack stack, ITestOutputHelper output) : 
 
         // The buckets of a server that ran before: the site, an acme.json backup, a Prometheus snapshot.
         var site = SiteVersion.Small("v1", stack.RunId, "about", "blog/first-post");
-        await site.UploadAsync(stack, previous: null);
+        await site.PublishAsync(stack);
         var acme = AcmeJson(stack.RunId, "first");
         await stack.PutAsync(stack.BackupBucket, "acme/acme.json", acme);
         State.MarkerTime = await SeedPrometheusSnapshotAsync();
@@ -128,6 +133,9 @@ public sealed class LiveStackTests(LiveStack stack, ITestOutputHelper output) : 
 
         // nginx serves the site content-pull mirrored at its start.
         await stack.WaitForAsync($"site version {site.Name} served", async () => await _site.DifferenceAsync(site) is null ? "" : null, TimeSpan.FromSeconds(60));
+        // The pull image's health check asks the watcher's /health, which answers 200 once a pull succeeded.
+        await stack.WaitUntilAsync("pull healthy (its watcher's /health)", async () => await stack.InspectAsync("pull", "{{.State.Health.Status}}") == "healthy",
+            TimeSpan.FromSeconds(60));
 
         // acme-restore exec'd the Traefik stand-in (PID 1) with the command line from docker-compose.yaml and
         // without the S3 credentials: neither their names nor their values are in its environment.
@@ -153,13 +161,15 @@ public sealed class LiveStackTests(LiveStack stack, ITestOutputHelper output) : 
             var t = await stack.TargetsAsync();
             return t.Count > 0 && t.Where(x => !expectedDown.Contains(x.Job)).All(x => x.Health == "up") && t.Where(x => expectedDown.Contains(x.Job)).All(x => x.Health == "down") ? t : null;
         }, TimeSpan.FromSeconds(90), TimeSpan.FromSeconds(1));
-        Assert.Equal(["cadvisor", "cron", "nginx", "node", "prometheus", "traefik"], targets.Select(t => t.Job).Distinct().Order());
+        // content-pull: the watcher's listener, reached on the backend network (its `up` only).
+        Assert.Equal(["cadvisor", "content-pull", "cron", "nginx", "node", "prometheus", "traefik"], targets.Select(t => t.Job).Distinct().Order());
         output.WriteLine("scrape targets: " + string.Join(", ", targets.Select(t => $"{t.Job}/{t.Instance} {t.Health}")));
 
         // node-exporter exports the tools' textfiles, without a parse error.
         await stack.WaitUntilAsync("the tools' textfiles in Prometheus", async () =>
             (await stack.QueryAsync("acme_restore_last_run_outcome{outcome=\"restored\"} == 1")).Count == 1 &&
             (await stack.QueryAsync("content_pull_last_run_success == 1")).Count == 1 &&
+            (await stack.QueryAsync("content_pull_watch_healthy == 1")).Count == 1 &&
             (await stack.QueryAsync("node_textfile_scrape_error == 0")).Count == 1, TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(1));
 
         // No alert fires, or is about to: every alert rule Prometheus loaded, its expression evaluated now,
@@ -255,12 +265,12 @@ public sealed class LiveStackTests(LiveStack stack, ITestOutputHelper output) : 
         var bulk = Enumerable.Range(0, bulkFiles).ToDictionary(i => $"media/{i:D4}.bin", i => SiteVersion.RandomBytes(16 * 1024, $"v3-{stack.RunId}-{i}"));
         bulk["index.html"] = SiteVersion.Page("v3", stack.RunId, "home");
         var site = before.With("v3", bulk);
-        // The pull container is stopped while the version is uploaded, so that no scheduled tick pulls a part of
-        // it before the pull this step kills (an upload can straddle a minute boundary).
+        // The pull container is stopped while the version is published, so that its watcher does not pull it
+        // before the start-up pull this step kills.
         var stop = await stack.DockerAsync("stop", await stack.ContainerAsync("pull"));
         Assert.True(stop.ExitCode == 0, stop.ToString());
         var upload = Stopwatch.StartNew();
-        await site.UploadAsync(stack, before);
+        await site.PublishAsync(stack);
         State.Site = site; // what the bucket holds now, whatever happens below
         output.WriteLine($"uploaded {bulkFiles} files in {upload.Elapsed.TotalSeconds:F1} s");
 
@@ -302,7 +312,7 @@ public sealed class LiveStackTests(LiveStack stack, ITestOutputHelper output) : 
         }
         async Task<string> PidAsync() => await stack.InspectAsync("pull", "{{.State.Pid}}");
 
-        // A start runs a pull at once (run-at-start); SIGKILL of the container's PID 1 mid-pull is a crash
+        // The watcher pulls at its start; SIGKILL of the container's PID 1 mid-pull is a crash
         // (what the OOM killer or a fault does).
         Assert.Equal(0, Pulled());
         Assert.True((await stack.DockerAsync("start", await stack.ContainerAsync("pull"))).ExitCode == 0);
@@ -511,16 +521,20 @@ public sealed class LiveStackTests(LiveStack stack, ITestOutputHelper output) : 
             TimeSpan.FromSeconds(60), TimeSpan.FromMilliseconds(250));
     }
 
-    /// <summary>The longest the S3 outage lasts: a failed pull needs a tick of the pull schedule (every minute)
-    /// and a scrape (every 30 s) to show in Prometheus; waiting longer only repeats the same failed tick.</summary>
+    /// <summary>The longest the S3 outage lasts: a failed pull (started by a signed POST /deploy while S3 is down)
+    /// and the failing polls show in Prometheus after the watcher's next textfile write and a scrape (every 30 s);
+    /// waiting longer only repeats the same failures.</summary>
     private static readonly TimeSpan MaxOutage = TimeSpan.FromMinutes(2);
 
     [SkippableFact, Step(4)]
-    public async Task With_S3_down_the_site_stays_up_and_Prometheus_shows_the_failed_pulls_then_the_recovery()
+    public async Task With_S3_down_the_site_stays_up_and_Prometheus_shows_the_failed_pulls_then_a_deploy_is_served_within_seconds()
     {
         SkipUnlessTheEngineRuns();
         var site = State.Site ?? throw new InvalidOperationException("an earlier step did not pass");
-        var failuresBefore = (await stack.QueryAsync("cron_job_failures_total{job=\"content-pull\"}")).Single().Value;
+        // The watcher's webhook, from a container's point of view on the backend network: refused unsigned or
+        // signed with another secret (nothing pulled), accepted when signed with the stack's secret.
+        Assert.Equal(HttpStatusCode.Unauthorized, await stack.TriggerDeployAsync(null));
+        Assert.Equal(HttpStatusCode.Unauthorized, await stack.TriggerDeployAsync(stack.DeploySecret + "0"));
         await stack.S3.StopGatewayAsync();
         // The last success before the outage, from content-pull's textfile once S3 is down (Prometheus may not
         // have scraped the latest pull yet; no pull can succeed from now on).
@@ -530,10 +544,11 @@ public sealed class LiveStackTests(LiveStack stack, ITestOutputHelper output) : 
         var stoppedAt = DateTimeOffset.UtcNow;
         try
         {
-            // S3 stays down until Prometheus shows a failed scheduled pull through the tools' metrics (the last
-            // run failed, cron counted a failure) with the last success time where it was before the outage; the
-            // site is served all along. That takes the next tick of the pull schedule plus a scrape, at most a
-            // minute and a half: the shortest outage that shows it (docs/deploy.md).
+            // A deploy trigger while S3 is down starts a pull at once, which fails (and is retried with backoff);
+            // the polls of the release manifest fail too. S3 stays down until Prometheus shows both through the
+            // tools' metrics, with the last success time where it was before the outage; the site is served all
+            // along. That takes the watcher's next textfile write and a scrape: under a minute (docs/deploy.md).
+            Assert.Equal(HttpStatusCode.Accepted, await stack.TriggerDeployAsync(stack.DeploySecret));
             var index = new SiteVersion(site.Name, new Dictionary<string, byte[]> { ["index.html"] = site.Files["index.html"] });
             var requests = 0;
             var seen = false;
@@ -542,78 +557,131 @@ public sealed class LiveStackTests(LiveStack stack, ITestOutputHelper output) : 
                 Assert.Null(await _site.DifferenceAsync(index));
                 requests++;
                 seen = (await stack.QueryAsync("content_pull_last_run_success == 0")).Count == 1 &&
-                    (await stack.QueryAsync($"cron_job_failures_total{{job=\"content-pull\"}} > {failuresBefore}")).Count == 1;
+                    (await stack.QueryAsync("content_pull_watch_last_poll_success == 0")).Count == 1 &&
+                    (await stack.QueryAsync("content_pull_watch_poll_failures > 0")).Count == 1;
                 if (!seen) await Task.Delay(TimeSpan.FromSeconds(1));
             }
-            Assert.True(seen, $"Prometheus did not show a failed pull within {MaxOutage.TotalSeconds:F0} s of S3 going down");
+            Assert.True(seen, $"Prometheus did not show a failed pull and failing polls within {MaxOutage.TotalSeconds:F0} s of S3 going down");
             var lastSuccess = (await stack.QueryAsync("content_pull_last_success_timestamp_seconds")).Single().Value;
             Assert.Equal(before, lastSuccess);
             Assert.True(lastSuccess < stoppedAt.ToUnixTimeSeconds(), "the last success is from a pull that started while S3 was down");
+            // The watcher stays healthy (it had a good pull since its start; current is kept): the outage shows as
+            // ContentPullPollFailing after 5 minutes, not as an unhealthy watcher.
+            Assert.Equal("healthy", await stack.InspectAsync("pull", "{{.State.Health.Status}}"));
             Assert.Null(await _site.DifferenceAsync(site));
-            Report($"S3 down for {down.Elapsed.TotalSeconds:F0} s: {requests} requests served, a failed pull visible in Prometheus, last success stayed at {DateTimeOffset.FromUnixTimeSeconds((long)lastSuccess):HH:mm:ss}");
+            Report($"S3 down for {down.Elapsed.TotalSeconds:F0} s: {requests} requests served, a failed pull and failing polls visible in Prometheus, last success stayed at {DateTimeOffset.FromUnixTimeSeconds((long)lastSuccess):HH:mm:ss}");
         }
         finally
         {
             await stack.S3.StartGatewayAsync();
         }
 
-        // The next scheduled pull succeeds; Prometheus shows it within a scrape. That is up to a minute and a half
-        // away: the steps that do not pull run meanwhile and step 9 waits for it.
+        // Prometheus shows a successful pull again within a scrape of it (step 8 waits for it; steps 5 to 7 run
+        // meanwhile): the failed pull's retry or the deploy below, whichever comes first.
         var backAt = DateTimeOffset.UtcNow;
         State.Recovery = Task.Run(async () =>
         {
             var back = Stopwatch.StartNew();
             await stack.WaitUntilAsync("a successful pull after S3 came back, in Prometheus", async () =>
                 (await stack.QueryAsync("content_pull_last_run_success == 1")).Count == 1 &&
+                (await stack.QueryAsync("content_pull_watch_last_poll_success == 1")).Count == 1 &&
                 (await stack.QueryAsync($"content_pull_last_success_timestamp_seconds >= {backAt.ToUnixTimeSeconds()}")).Count == 1,
-                PullInterval + TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(1));
+                TimeSpan.FromSeconds(120), TimeSpan.FromSeconds(1));
             return back.Elapsed;
         });
 
-        // Deploy: a new version uploaded now (S3 is back) is served within the pull interval. Uploaded here so
-        // that the schedule's next tick shows both the recovery and the deploy (a separate deploy would wait for
-        // a tick of its own, up to a minute more); step 9 checks it.
-        Assert.Equal("* * * * *", Crontab.Job(Stack.Path("images", "pull", "crontab"), "content-pull").Schedule); // every minute
+        // Deploy: a new version published as CI does (content-pull publish: the changed files, then the release
+        // manifest) is served within the poll interval, while a visitor loads pages and their assets in a loop.
         var next = site.With("v4", new Dictionary<string, byte[]>
         {
             ["index.html"] = SiteVersion.Page("v4", stack.RunId, "home"),
             ["css/site.css"] = Encoding.UTF8.GetBytes($"/* v4 {stack.RunId} */ body {{ font-family: serif }}\n"),
             ["blog/second-post/index.html"] = SiteVersion.Page("v4", stack.RunId, "blog/second-post"),
         }, "about/index.html");
-        var uploaded = Stopwatch.StartNew();
-        await next.UploadAsync(stack, site);
+        var pages = site.Files.Keys.Concat(next.Files.Keys).Where(k => k.EndsWith(".html", StringComparison.Ordinal)).Distinct().Order().ToList();
+        // The visitor's check can fail: v4's home page with the stylesheet of the version before is a mixed pair.
+        var mixedPair = new Dictionary<string, (HttpStatusCode, byte[])> { ["css/site.css"] = (HttpStatusCode.OK, site.Files["css/site.css"]), ["img/logo.bin"] = (HttpStatusCode.OK, next.Files["img/logo.bin"]) };
+        Assert.NotNull(ReleaseVisitor.Verdict("index.html", next.Files["index.html"], mixedPair, [site, next]).Mixed);
+        Assert.Null(ReleaseVisitor.Verdict("index.html", site.Files["index.html"], mixedPair, [site, next]).Mixed);
+
+        using var visitorProbe = new SiteProbe(stack);
+        using var visitor = new ReleaseVisitor(visitorProbe, [site, next], pages);
+        await Task.Delay(TimeSpan.FromSeconds(1)); // the visitor sees the old release first
+        await next.PublishAsync(stack);
+        var published = Stopwatch.StartNew();
         (State.Previous, State.Site) = (site, next);
-        State.Deploy = Task.Run(async () =>
-        {
-            using var probe = new SiteProbe(stack);
-            // The changed page first (cheap, every 250 ms), then every file of the version.
-            await stack.WaitUntilAsync("the new index page served", async () =>
-                (await probe.GetAsync("/index.html")).Body.AsSpan().SequenceEqual(next.Files["index.html"]),
-                PullInterval + TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(250));
-            await stack.WaitForAsync("version v4 served", async () => await probe.DifferenceAsync(next, ["about/index.html"]) is null ? "" : null,
-                TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(250));
-            return uploaded.Elapsed;
-        });
+        using var probe = new SiteProbe(stack);
+        // The changed page first (every 100 ms), then every file of the version.
+        await stack.WaitUntilAsync("the new index page served", async () =>
+            (await probe.GetAsync("/index.html")).Body.AsSpan().SequenceEqual(next.Files["index.html"]),
+            PollInterval + TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(100));
+        var served = published.Elapsed;
+        await stack.WaitForAsync("version v4 served", async () => await probe.DifferenceAsync(next, ["about/index.html"]) is null ? "" : null,
+            TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(250));
+        await Task.Delay(TimeSpan.FromSeconds(2)); // and a little of the new release
+        State.Deploy = (served, visitor.Stop());
     }
 
     [SkippableFact, Step(8)]
-    public async Task After_S3_came_back_the_next_scheduled_pull_succeeds_and_Prometheus_shows_it()
+    public async Task After_S3_came_back_the_watcher_pulls_again_and_Prometheus_shows_it()
     {
         SkipUnlessTheEngineRuns();
         var recovery = State.Recovery ?? throw new InvalidOperationException("the S3 outage step did not pass");
         var after = await recovery;
-        Report($"S3 back: a successful pull was visible in Prometheus {after.TotalSeconds:F1} s later");
+        Report($"S3 back: a successful pull and polls working again were visible in Prometheus {after.TotalSeconds:F1} s later");
         Assert.Empty(await stack.QueryAsync("content_pull_last_run_success == 0"));
     }
 
     [SkippableFact, Step(9)]
-    public async Task A_new_site_version_is_served_within_the_pull_interval()
+    public async Task A_new_release_is_served_within_the_poll_interval_and_a_visitor_never_sees_a_mixed_release()
     {
         SkipUnlessTheEngineRuns();
-        var deploy = State.Deploy ?? throw new InvalidOperationException("the S3 outage step did not pass");
-        var served = await deploy;
-        Report($"deploy: the new version was served {served.TotalSeconds:F1} s after its upload (pull interval {PullInterval.TotalSeconds:F0} s)");
-        Assert.True(served <= PullInterval + TimeSpan.FromSeconds(10), $"served after {served.TotalSeconds:F1} s");
+        var (served, visits) = State.Deploy ?? throw new InvalidOperationException("the S3 outage step did not pass");
+        Report($"deploy: the new release was served {served.TotalSeconds:F1} s after content-pull publish returned (poll interval {PollInterval.TotalSeconds:F0} s); " +
+            $"a visitor loaded {visits.Loads} pages with their assets meanwhile ({visits.Straddles} straddled the switch, {visits.Missing} pages not in the release, " +
+            $"{visits.Errors} failed requests), {visits.Mixed.Count} mixed");
+        Assert.True(served <= PollInterval + TimeSpan.FromSeconds(10), $"served after {served.TotalSeconds:F1} s");
+        Assert.True(visits.Mixed.Count == 0, "mixed releases seen: " + string.Join("; ", visits.Mixed.Take(5)));
+        Assert.True(visits.Loads > 20, $"only {visits.Loads} page loads");
+        // The visitor saw the release before the deploy and the new one.
+        Assert.Equal([State.Previous!.Name, State.Site!.Name], visits.VersionsSeen.Order());
         Assert.Null(await _site.DifferenceAsync(State.Site!, ["about/index.html"]));
+    }
+
+    // ---- 10. the route gap with the health check nginx had before issue 16 -------------------------------------
+
+    [SkippableFact, Step(10)]
+    public async Task With_the_former_30_s_health_check_a_recreated_nginx_stays_out_of_the_routes_for_about_30_s()
+    {
+        SkipUnlessTheEngineRuns();
+        // nginx's health check before the fix: in its image, every 30 s, no start period (git show add9660^).
+        // Recreated with it (a deploy of nginx), nginx serves at once but Docker reports it healthy, and Traefik
+        // routes it, only after the first probe, one interval after the start: more than MaxRouteGap. Then
+        // recreated as shipped, the same measurement passes. The gap the restart check (step 5) measures.
+        using var dir = new TempDir("live-old-healthcheck");
+        var old = dir.Write("docker-compose.old-healthcheck.yaml",
+            "services:\n  nginx:\n    healthcheck:\n      interval: 30s\n      timeout: 5s\n      retries: 3\n      start_period: 0s\n");
+        async Task<(TimeSpan Serving, TimeSpan Healthy)> RecreateAsync(params string[] extra)
+        {
+            var sw = Stopwatch.StartNew();
+            var up = await stack.ComposeWithAsync(extra, TimeSpan.FromMinutes(3), "up", "-d", "--no-build", "--no-deps", "--force-recreate", "nginx");
+            Assert.True(up.ExitCode == 0, up.ToString());
+            TimeSpan? serving = null;
+            using var probe = new SiteProbe(stack);
+            await stack.WaitUntilAsync("nginx healthy after its recreation", async () =>
+            {
+                if (serving is null && (await probe.GetAsync("/")).Status == HttpStatusCode.OK) serving = sw.Elapsed;
+                return await stack.InspectAsync("nginx", "{{.State.Health.Status}}") == "healthy";
+            }, TimeSpan.FromSeconds(90), TimeSpan.FromMilliseconds(100));
+            return (serving ?? sw.Elapsed, sw.Elapsed);
+        }
+        var former = await RecreateAsync("-f", old);
+        Assert.Equal("30s", (await stack.InspectAsync("nginx", "{{.Config.Healthcheck.Interval}}")));
+        var shipped = await RecreateAsync();
+        Assert.Equal("5s", (await stack.InspectAsync("nginx", "{{.Config.Healthcheck.Interval}}")));
+        Report($"nginx recreated with the former health check (30 s, no start period): serving after {former.Serving.TotalSeconds:F1} s, healthy (routed) after {former.Healthy.TotalSeconds:F1} s; " +
+            $"as shipped (5 s, start period 10 s): serving after {shipped.Serving.TotalSeconds:F1} s, healthy after {shipped.Healthy.TotalSeconds:F1} s");
+        Assert.True(former.Healthy > MaxRouteGap, $"with the former health check nginx was healthy after {former.Healthy.TotalSeconds:F1} s: the restart check could not tell the fix from the bug");
+        Assert.True(shipped.Healthy <= MaxRouteGap, $"as shipped nginx was healthy after {shipped.Healthy.TotalSeconds:F1} s");
     }
 }

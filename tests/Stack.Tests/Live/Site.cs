@@ -1,6 +1,7 @@
 using System.Net;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.RegularExpressions;
 
 namespace InfraTools.Tests.Live;
 
@@ -56,15 +57,28 @@ public sealed class SiteVersion
         return bytes;
     }
 
-    /// <summary>Uploads this version over <paramref name="previous"/>: new and changed files, then deletions.</summary>
-    public async Task UploadAsync(LiveStack stack, SiteVersion? previous)
+    /// <summary>
+    /// Deploys this version as CI does (docs/releases.md, "The CI side"): the real `content-pull publish` of a
+    /// directory holding exactly its files, which uploads what changed, writes the release manifest
+    /// (.release.json) last, and deletes what no recent manifest names. Returns when publish returned.
+    /// </summary>
+    public async Task PublishAsync(LiveStack stack)
     {
-        var changed = Files.Where(f => previous is null || !previous.Files.TryGetValue(f.Key, out var old) || !old.AsSpan().SequenceEqual(f.Value)).ToList();
-        await Parallel.ForEachAsync(changed, new ParallelOptions { MaxDegreeOfParallelism = 16 },
-            async (file, _) => await stack.PutAsync(stack.ContentBucket, file.Key, file.Value));
-        foreach (var gone in previous?.Files.Keys.Except(Files.Keys) ?? [])
-            await stack.DeleteAsync(stack.ContentBucket, gone);
+        using var dir = new TempDir("live-publish");
+        foreach (var (path, content) in Files)
+        {
+            var full = dir.Combine(path);
+            Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+            await File.WriteAllBytesAsync(full, content);
+        }
+        var publish = await ProcessRunner.RunAsync(RepoPaths.Tool("content-pull"), ["publish", dir.Path, $"s3://{stack.ContentBucket}/"], stack.S3.Environment(),
+            timeout: TimeSpan.FromMinutes(2));
+        Assert.True(publish.ExitCode == 0, "content-pull publish: " + publish);
     }
+
+    /// <summary>The asset paths a page references (src= and href= of the pages <see cref="Page"/> writes).</summary>
+    public static IReadOnlyList<string> Assets(byte[] page) =>
+        [.. Regex.Matches(Encoding.UTF8.GetString(page), "(?:src|href)=/([^ >]+)").Select(m => m.Groups[1].Value)];
 
     /// <summary>The URL path of a file ("about/index.html" is served as /about/ too; the file path always works).</summary>
     public static string UrlPath(string file) => "/" + file;
@@ -128,4 +142,89 @@ public sealed class SiteProbe(LiveStack stack) : IDisposable
     }
 
     public void Dispose() => _http.Dispose();
+}
+
+/// <summary>
+/// A visitor that loads pages with their assets in a loop, in the background, during a deploy: GET a page, GET
+/// every asset it references, GET the page again. When both page answers are the same version's page, every
+/// asset must be that version's file: the pair page + asset belongs to one release. (When the two page answers
+/// differ, the switch came between them: a straddle, counted but not judged.) In release mode every response
+/// comes from the release `current` names at that instant, so a pair never mixes; a site mirrored in place,
+/// file by file, would serve the new page with the old stylesheet for a while.
+/// </summary>
+public sealed class ReleaseVisitor : IDisposable
+{
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _loop;
+    private readonly List<string> _mixed = [];
+    private readonly HashSet<string> _seen = [];
+    private int _loads, _straddles, _missing, _errors;
+
+    public sealed record Result(int Loads, int Straddles, int Missing, int Errors, IReadOnlyList<string> Mixed, IReadOnlyCollection<string> VersionsSeen);
+
+    public ReleaseVisitor(SiteProbe site, SiteVersion[] versions, IReadOnlyList<string> pages)
+    {
+        Assert.NotEmpty(pages);
+        _loop = Task.Run(async () =>
+        {
+            for (var i = 0; !_stop.IsCancellationRequested && i < 1_000_000; i++)
+            {
+                var page = pages[i % pages.Count];
+                try
+                {
+                    var (status, first) = await site.GetAsync(SiteVersion.UrlPath(page));
+                    if (status == HttpStatusCode.NotFound) { Interlocked.Increment(ref _missing); continue; }
+                    var assets = new Dictionary<string, (HttpStatusCode, byte[])>();
+                    foreach (var asset in status == HttpStatusCode.OK ? SiteVersion.Assets(first) : [])
+                        assets[asset] = await site.GetAsync(SiteVersion.UrlPath(asset));
+                    var (againStatus, again) = await site.GetAsync(SiteVersion.UrlPath(page));
+                    Interlocked.Increment(ref _loads);
+                    if (status != HttpStatusCode.OK || againStatus != HttpStatusCode.OK || !first.AsSpan().SequenceEqual(again))
+                    {
+                        Interlocked.Increment(ref _straddles);
+                        continue;
+                    }
+                    var (mixed, version) = Verdict(page, first, assets, versions);
+                    lock (_mixed)
+                    {
+                        if (mixed is not null) _mixed.Add(mixed);
+                        if (version is not null) _seen.Add(version);
+                    }
+                }
+                catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+                {
+                    Interlocked.Increment(ref _errors);
+                    await Task.Delay(10);
+                }
+            }
+        });
+    }
+
+    /// <summary>Whether a page and the assets fetched while it stayed the same belong to one version: (null, that
+    /// version's name) when they do, else (what mixes, null).</summary>
+    public static (string? Mixed, string? Version) Verdict(string page, byte[] body, IReadOnlyDictionary<string, (HttpStatusCode Status, byte[] Body)> assets, SiteVersion[] versions)
+    {
+        var owners = versions.Where(v => v.Files.TryGetValue(page, out var c) && c.AsSpan().SequenceEqual(body)).ToList();
+        if (owners.Count == 0) return ($"{page}: {body.Length} bytes that are no version's page", null);
+        foreach (var v in owners)
+            if (assets.All(a => a.Value.Status == HttpStatusCode.OK && v.Files.TryGetValue(a.Key, out var c) && c.AsSpan().SequenceEqual(a.Value.Body)))
+                return (null, v.Name);
+        var detail = assets.Select(a => $"{a.Key} {(int)a.Value.Status} " +
+            (string.Join("/", versions.Where(v => v.Files.TryGetValue(a.Key, out var c) && c.AsSpan().SequenceEqual(a.Value.Body)).Select(v => v.Name)) is { Length: > 0 } names ? "of " + names : "of no version"));
+        return ($"{page} of {string.Join("/", owners.Select(o => o.Name))} with {string.Join(", ", detail)}", null);
+    }
+
+    public Result Stop()
+    {
+        _stop.Cancel();
+        _loop.Wait(TimeSpan.FromSeconds(30));
+        lock (_mixed) return new Result(_loads, _straddles, _missing, _errors, [.. _mixed], [.. _seen]);
+    }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        _loop.Wait(TimeSpan.FromSeconds(30));
+        _stop.Dispose();
+    }
 }
