@@ -1220,25 +1220,20 @@ def main() -> int:
         bench.runner.requests = RequestLog(server_state / "log" / "client.rgw.log")
         if args.scale:
             bench.run_scale()
-            machine["load_end"] = load_average()
-            report = ScaleReport(bench, args, started, machine, versions(), server)
-            report.evaluate_targets()
-            print(report.console())
-            write_results(args.output, report.label(), report.markdown())
-            log(f"results written to {args.output}")
-            failed = bool(bench.runner.failures) or not report.identical()
-            return 1 if failed else 0
-        bench.upload_corpus()
-        if "pull" in args.only:
-            bench.run_pull()
-        if "push" in args.only:
-            bench.run_push()
-        if "startup" in args.only:
-            bench.run_startup()
-        if "cron" in args.only:
-            bench.run_cron()
+            report_kind = ScaleReport
+        else:
+            bench.upload_corpus()
+            if "pull" in args.only:
+                bench.run_pull()
+            if "push" in args.only:
+                bench.run_push()
+            if "startup" in args.only:
+                bench.run_startup()
+            if "cron" in args.only:
+                bench.run_cron()
+            report_kind = Report
         machine["load_end"] = load_average()
-        report = Report(bench, args, started, machine, versions(), server)
+        report = report_kind(bench, args, started, machine, versions(), server)
         report.evaluate_targets()
         print(report.console())
         write_results(args.output, report.label(), report.markdown())
