@@ -116,6 +116,25 @@ public class S3ClientAotTests
     }
 
     [Fact]
+    public async Task A_listing_in_ranges_between_known_keys_is_the_chained_listing()
+    {
+        var bucket = await Server.NewBucketAsync("ranges-aot");
+        var keys = Enumerable.Range(0, 30).Select(i => $"r/{i % 4}/file {i:D2}+\u00e9").Append("r/\U0001F600").Append("r/\uE000").ToList();
+        using (var client = Server.Client())
+            await Parallel.ForEachAsync(keys, new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (key, ct) =>
+                await client.PutAsync(bucket, key, new MemoryStream("x"u8.ToArray()), 1, cancellationToken: ct));
+        using var dir = new TempDir();
+        var known = dir.Write("known", string.Join('\n', keys.Where((_, i) => i % 5 != 0).Select(k => k["r/".Length..])) + "\n");
+
+        var chained = await DriverOk("ls", $"s3://{bucket}/r/");
+        var ranged = await DriverOk("ls", $"s3://{bucket}/r/", "--known", known, "--range-keys", "4", "--count-requests");
+        Assert.Equal(keys.Count, chained.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+        Assert.Equal(chained.Stdout, ranged.Stdout);
+        var requests = int.Parse(ranged.Stderr.Split("requests=")[1].Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(requests, 6, 20); // 25 known keys: 6 ranges of 4 known keys and the rest, each one page or two
+    }
+
+    [Fact]
     public async Task The_listing_fetches_the_next_page_while_the_caller_works_on_one_and_never_more_than_one_ahead()
     {
         var bucket = await Server.NewBucketAsync("ahead");
@@ -256,6 +275,7 @@ public class S3ClientAotTests
         var bucket = await Server.NewBucketAsync("vhost");
         using var dir = new TempDir();
         var hosts = dir.Write("hosts", $"127.0.0.2 localhost\n127.0.0.1 {bucket}.localhost\n");
+        var known = dir.Write("known", "big.bin\nsp ace.bin\n");
         var port = new Uri(Server.Endpoint).Port;
         var source = dir.Combine("big.bin");
         var data = new byte[6 * 1024 * 1024];
@@ -268,6 +288,8 @@ public class S3ClientAotTests
             {driver} put {source} s3://{bucket}/dir/big.bin
             {driver} put {source} 's3://{bucket}/dir/sp ace.bin'
             {driver} ls s3://{bucket}/dir/
+            echo ranged:
+            {driver} ls s3://{bucket}/dir/ --known {known} --range-keys 1
             {driver} stat s3://{bucket}/dir/big.bin
             {driver} get 's3://{bucket}/dir/sp ace.bin' {dir.Combine("back.bin")}
             {driver} rm-many {bucket} dir/big.bin
@@ -277,6 +299,10 @@ public class S3ClientAotTests
         var result = await ProcessRunner.RunAsync("unshare", ["--mount", "sh", "-c", script], env);
         Assert.True(result.ExitCode == 0, result.ToString());
         Assert.Contains("dir/big.bin\t6291456", result.Stdout);
+        // The ranged listing (presigned here, then moved to the bucket's host name and signed again) lists both.
+        var ranged = result.Stdout[result.Stdout.IndexOf("ranged:", StringComparison.Ordinal)..];
+        Assert.Contains("dir/big.bin\t6291456", ranged);
+        Assert.Contains("dir/sp ace.bin\t6291456", ranged);
         Assert.Equal(data, File.ReadAllBytes(dir.Combine("back.bin")));
         Assert.Contains("deleted=1", result.Stdout);
         Assert.EndsWith("true\n", result.Stdout);

@@ -13,6 +13,8 @@ var root = new RootCommand("Runs one operation of the shared S3 client (test dri
 CommonOptions.AddTo(root, s3: true, metrics: false);
 var countRequests = new Option<bool>("--count-requests") { Description = "Print the number of HTTP requests sent to stderr", Recursive = true };
 root.Options.Add(countRequests);
+var rangeKeys = new Option<int>("--range-keys") { Description = "Known keys per range of a ranged listing (ls --known)", DefaultValueFactory = _ => 1000, Recursive = true };
+root.Options.Add(rangeKeys);
 
 // A test driver binds nothing: its "options record" is the parse result itself.
 Command Cmd(string name, string description, Func<ParseResult, ToolContext, S3Store, Task> run, params Symbol[] symbols)
@@ -25,7 +27,7 @@ Command Cmd(string name, string description, Func<ParseResult, ToolContext, S3St
     }
     ToolHost.SetAction(command, tool, parse => parse, (parse, context) => new DriverRun(async () =>
     {
-        using var client = new S3Store(context.ReadS3Settings());
+        using var client = new S3Store(context.ReadS3Settings()) { RangeKeys = parse.GetValue(rangeKeys) };
         await run(parse, context, client);
         if (parse.GetValue(countRequests)) Console.Error.WriteLine($"requests={client.RequestsSent}");
         return ExitCodes.Ok;
@@ -44,17 +46,21 @@ var range = new Option<string?>("--range") { Description = "FROM-TO byte range" 
 Cmd("mb", "Create a bucket", async (p, c, s3) => await s3.MakeBucketAsync(p.GetValue(bucketArg)!, c.Stopping), bucketArg);
 Cmd("exists", "Print whether a bucket exists", async (p, c, s3) =>
     Console.WriteLine(await s3.BucketExistsAsync(p.GetValue(bucketArg)!, c.Stopping) ? "true" : "false"), bucketArg);
+var known = new Option<string?>("--known") { Description = "A file of paths under the prefix, one per line: list in ranges between them" };
 Cmd("ls", "List objects under a prefix: key, size, etag, last-modified", async (p, c, s3) =>
 {
     var loc = S3Location.Parse(p.GetValue(location)!);
     var count = 0;
-    await foreach (var o in s3.ListAsync(loc.Bucket, loc.Path, c.Stopping))
+    var listing = p.GetValue(known) is { } knownFile
+        ? s3.ListAsync(loc.Bucket, loc.Path, File.ReadAllLines(knownFile), c.Stopping)
+        : s3.ListAsync(loc.Bucket, loc.Path, c.Stopping);
+    await foreach (var o in listing)
     {
         Console.WriteLine($"{o.Key}\t{o.Size}\t{o.ETag}\t{o.LastModified:O}");
         count++;
     }
     Console.Error.WriteLine($"count={count}");
-}, location);
+}, location, known);
 Cmd("stat", "Print an object's size, etag, last-modified, content type and metadata", async (p, c, s3) =>
 {
     var loc = S3Location.Parse(p.GetValue(location)!);

@@ -70,7 +70,7 @@ public sealed class ContentPullRun(ContentPullOptions options, ToolContext conte
             target = new LocalSide(destination, options.Modes, exclude, state.TempNames, state.Persistent ? state.TempNames.IsOurs : null);
         }
         using var releases = _releases;
-        var source = await SourceSideAsync(store, exclude).ConfigureAwait(false);
+        var source = await SourceSideAsync(store, exclude, state).ConfigureAwait(false);
         if (source is null) return ExitCodes.Refused;
         var session = new SyncSession(source, target, state,
             new SyncOptions(options.Delete, new SafetyOptions(EmptySourceRule.RefuseIfTargetHasFiles, options.Force, options.MaxDelete), options.Parallel),
@@ -105,15 +105,16 @@ public sealed class ContentPullRun(ContentPullOptions options, ToolContext conte
     /// when the manifest's release is not in the bucket as it names it: CI is uploading the next release, or an
     /// object was overwritten; nothing is changed and the next run tries again.
     /// </summary>
-    private async Task<ISyncSide?> SourceSideAsync(S3Store store, GlobFilter exclude)
+    private async Task<ISyncSide?> SourceSideAsync(S3Store store, GlobFilter exclude, SyncState state)
     {
         var (bucket, prefix) = (options.Source.Bucket, options.Source.Prefix);
         var manifestName = $"s3://{bucket}/{prefix}{ReleaseManifest.Name}";
         var manifest = await ReleaseManifest.ReadAsync(store, bucket, prefix + ReleaseManifest.Name, context.Stopping).ConfigureAwait(false);
-        if (manifest is null) return new BucketSide(store, bucket, prefix, exclude);
+        if (manifest is null) return new BucketSide(store, bucket, prefix, exclude, knownPaths: state.KnownPaths());
 
         var listing = new Dictionary<string, StoredObject>(StringComparer.Ordinal);
-        await foreach (var item in store.ListAsync(bucket, prefix, context.Stopping).ConfigureAwait(false)) listing[item.Key] = item;
+        var named = manifest.Files.Select(f => f.Path).ToArray(); // listed in ranges between them, at the same time
+        await foreach (var item in store.ListAsync(bucket, prefix, named, context.Stopping).ConfigureAwait(false)) listing[item.Key] = item;
         if (manifest.Mismatch(listing, prefix) is { } why)
         {
             _withheld = true;

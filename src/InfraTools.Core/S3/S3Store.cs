@@ -16,7 +16,7 @@ namespace InfraTools.S3;
 /// <see cref="S3Errors"/>), quick ACKs and the I/O timeout (<see cref="QuickAckConnection"/>), and the ETag check
 /// of every upload.
 /// </summary>
-public sealed class S3Store : IObjectStore
+public sealed partial class S3Store : IObjectStore
 {
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(10);
 

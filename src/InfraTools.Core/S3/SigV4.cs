@@ -56,6 +56,31 @@ public static class SigV4
         }
     }
 
+    /// <summary>
+    /// A presigned URL (query signature, signed header host only) for <paramref name="method"/> on
+    /// <paramref name="uri"/>, whose query may already hold parameters: the tools' own requests that Minio 7
+    /// cannot build (a listing that starts after a key).
+    /// </summary>
+    public static Uri Presign(HttpMethod method, Uri uri, S3Settings settings, DateTime utcNow, TimeSpan expires)
+    {
+        var amzDate = utcNow.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture);
+        var scope = $"{amzDate[..8]}/{settings.Region}/s3/aws4_request";
+        var query = uri.Query.TrimStart('?');
+        var signing = new List<string>
+        {
+            "X-Amz-Algorithm=" + Algorithm,
+            "X-Amz-Credential=" + Encode($"{settings.AccessKey.Reveal()}/{scope}"),
+            "X-Amz-Date=" + amzDate,
+            "X-Amz-Expires=" + ((int)expires.TotalSeconds).ToString(CultureInfo.InvariantCulture),
+            "X-Amz-SignedHeaders=host",
+        };
+        if (settings.SessionToken is { } token) signing.Add("X-Amz-Security-Token=" + Encode(token.Reveal()));
+        var canonicalQuery = CanonicalQuery(string.Join('&', query.Length == 0 ? signing : [query, .. signing]), skip: null);
+        var canonicalRequest = string.Join('\n', method.Method, uri.AbsolutePath, canonicalQuery, $"host:{HostHeader(uri)}\n", "host", "UNSIGNED-PAYLOAD");
+        var signature = Sign(settings.SecretKey.Reveal(), amzDate, scope, canonicalRequest);
+        return new UriBuilder(uri) { Query = canonicalQuery + "&X-Amz-Signature=" + signature }.Uri;
+    }
+
     /// <summary>The signature for a canonical request; scope is date/region/service/aws4_request.</summary>
     public static string Sign(string secretKey, string amzDate, string scope, string canonicalRequest)
     {

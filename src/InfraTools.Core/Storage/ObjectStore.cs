@@ -33,6 +33,15 @@ public interface IObjectStore : IDisposable
     /// <summary>Every object under <paramref name="prefix"/> (recursive, all pages), in key order. An incomplete listing is an error, never a shorter one.</summary>
     IAsyncEnumerable<StoredObject> ListAsync(string bucket, string prefix, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// The same listing, with a hint: <paramref name="knownPaths"/> are paths under the prefix (keys without it) the
+    /// caller saw there before, e.g. the last run's. A store may cut the key space at them and list the ranges at
+    /// the same time (<see cref="S3.S3Store"/> does, from 2,000 paths on); what comes back is the same with or
+    /// without the hint, in key order.
+    /// </summary>
+    IAsyncEnumerable<StoredObject> ListAsync(string bucket, string prefix, IReadOnlyCollection<string> knownPaths, CancellationToken cancellationToken = default) =>
+        ListAsync(bucket, prefix, cancellationToken);
+
     Task<ObjectInfo> StatAsync(string bucket, string key, CancellationToken cancellationToken = default);
 
     /// <summary>

@@ -8,7 +8,8 @@ namespace InfraTools.Sync;
 /// planner's business, not the listing's, so that a push can also delete objects no local name could have.
 /// </summary>
 /// <remarks>
-/// <paramref name="listed"/>, when given, is a listing of the prefix the caller already has (restores), so it is not listed twice.
+/// <paramref name="listed"/>, when given, is a listing of the prefix the caller already has (restores), so it is not listed twice;
+/// <paramref name="knownPaths"/> (the last run's paths) let the store list ranges of a large prefix at the same time.
 /// With a <paramref name="transform"/> (encryption), an object PATH + its suffix holds the file PATH encoded: the
 /// listing shows the file's path and content size, reads decode and writes encode. A writing transform (a push)
 /// leaves objects without the suffix alone (listed as skipped: a plaintext copy from an earlier push is not
@@ -16,7 +17,7 @@ namespace InfraTools.Sync;
 /// when both exist.
 /// </remarks>
 public sealed class BucketSide(IObjectStore store, string bucket, string prefix, GlobFilter exclude, IReadOnlySet<string>? ignoreKeys = null,
-    IReadOnlyList<StoredObject>? listed = null, IObjectTransform? transform = null) : ISyncSide
+    IReadOnlyList<StoredObject>? listed = null, IObjectTransform? transform = null, IReadOnlyCollection<string>? knownPaths = null) : ISyncSide
 {
     /// <summary>What a written or deleted path's key ends with: the transform's suffix when this side encodes.</summary>
     private readonly string _writeSuffix = transform is { CanEncode: true } t ? t.KeySuffix : "";
@@ -31,7 +32,8 @@ public sealed class BucketSide(IObjectStore store, string bucket, string prefix,
     public async Task<SideListing> ListAsync(CancellationToken cancellationToken)
     {
         var listing = new SideListing();
-        var items = listed?.ToAsyncEnumerable() ?? store.ListAsync(bucket, prefix, cancellationToken);
+        var items = listed?.ToAsyncEnumerable()
+            ?? (knownPaths is null ? store.ListAsync(bucket, prefix, cancellationToken) : store.ListAsync(bucket, prefix, knownPaths, cancellationToken));
         await foreach (var item in items.ConfigureAwait(false))
         {
             if (!item.Key.StartsWith(prefix, StringComparison.Ordinal) || ignoreKeys?.Contains(item.Key) == true) continue;

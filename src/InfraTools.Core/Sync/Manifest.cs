@@ -47,6 +47,12 @@ public sealed class Manifest : IReadOnlyManifest
         lock (_entries) return _entries.TryGetValue(relativePath, out entry);
     }
 
+    /// <summary>Every path it has an entry for, in no order (a copy).</summary>
+    public string[] Paths()
+    {
+        lock (_entries) return [.. _entries.Keys];
+    }
+
     internal void Set(string relativePath, ManifestEntry entry)
     {
         lock (_entries)

@@ -1,0 +1,194 @@
+using System.Globalization;
+using System.Net;
+using System.Runtime.CompilerServices;
+using System.Text;
+using System.Xml;
+using InfraTools.Storage;
+
+namespace InfraTools.S3;
+
+/// <summary>
+/// Listing in ranges: a listing is a chain of pages, each naming the next, so 100 pages cost 100 round trips and
+/// 100 server answers one after the other. With the paths a caller saw before, the key space is cut every
+/// <see cref="RangeKeys"/> known keys, and each range is listed on its own from its first key (ListObjectsV2
+/// <c>start-after</c>, which Minio 7 cannot send: these requests are presigned here), <see cref="RangesInFlight"/>
+/// at a time, and handed on in order. A range ends at its last known key; keys added since make it a page
+/// longer, keys deleted make the next range's keys appear, which are dropped. When nothing changed this sends the
+/// same number of requests as the chain (one page of 1,000 keys per range); what comes back is the same in every
+/// case: every key once, in key order, or the listing's error.
+/// </summary>
+public sealed partial class S3Store
+{
+    /// <summary>Keys per listing page (the S3 maximum) and, by default, known keys per range.</summary>
+    internal const int PageSize = 1000;
+
+    private const int RangesInFlight = 8;
+
+    /// <summary>Known keys per range, and keys per page of a ranged listing (tests set fewer, to cut a small bucket into several ranges).</summary>
+    public int RangeKeys { get; init; } = PageSize;
+
+    /// <summary>Requests sent as ranges (not chained pages), for tests.</summary>
+    internal long RangeRequests => Interlocked.Read(ref _rangeRequests);
+    private long _rangeRequests;
+
+    public IAsyncEnumerable<StoredObject> ListAsync(string bucket, string prefix, IReadOnlyCollection<string> knownPaths, CancellationToken cancellationToken = default)
+    {
+        var bounds = RangeBounds(prefix, knownPaths, RangeKeys);
+        return bounds.Count == 0 ? ListAsync(bucket, prefix, cancellationToken) : ListRangesAsync(bucket, prefix, bounds, cancellationToken);
+    }
+
+    /// <summary>The last key of each range but the last: every <paramref name="rangeKeys"/>-th known key in key order; none below two ranges' worth.</summary>
+    internal static List<string> RangeBounds(string prefix, IReadOnlyCollection<string> knownPaths, int rangeKeys)
+    {
+        var bounds = new List<string>();
+        if (rangeKeys < 1 || knownPaths.Count < 2 * rangeKeys) return bounds;
+        var sorted = knownPaths.ToArray();
+        Array.Sort(sorted, KeyOrder.Instance);
+        for (var i = rangeKeys - 1; i < sorted.Length - 1; i += rangeKeys) bounds.Add(prefix + sorted[i]);
+        return bounds;
+    }
+
+    private async IAsyncEnumerable<StoredObject> ListRangesAsync(string bucket, string prefix, List<string> bounds, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var ranges = new Task<List<StoredObject>>?[bounds.Count + 1];
+        try
+        {
+            for (var i = 0; i < ranges.Length; i++)
+            {
+                for (var j = i; j < Math.Min(ranges.Length, i + RangesInFlight); j++)
+                {
+                    var (after, last) = (j == 0 ? null : bounds[j - 1], j < bounds.Count ? bounds[j] : null);
+                    ranges[j] ??= Task.Run(() => ListRangeAsync(bucket, prefix, after, last, stop.Token), CancellationToken.None);
+                }
+                var items = await ranges[i]!.ConfigureAwait(false); // the first range that failed, in key order, is the error
+                ranges[i] = null;
+                foreach (var item in items) yield return item;
+            }
+        }
+        finally
+        {
+            await stop.CancelAsync().ConfigureAwait(false); // a caller that stopped early, or a failed range: nothing more is asked for
+            foreach (var range in ranges)
+            {
+                if (range is null) continue;
+                try { await range.ConfigureAwait(false); }
+                catch (Exception) { /* the listing already ended; what a range ahead met does not matter */ }
+            }
+        }
+    }
+
+    /// <summary>The keys after <paramref name="after"/> up to and including <paramref name="last"/> (null: from the start, to the end).</summary>
+    private async Task<List<StoredObject>> ListRangeAsync(string bucket, string prefix, string? after, string? last, CancellationToken cancellationToken)
+    {
+        var items = new List<StoredObject>(Math.Clamp(RangeKeys, 1, PageSize));
+        string? token = null;
+        while (true)
+        {
+            var page = await ListPageAsync(bucket, prefix, after, token, cancellationToken).ConfigureAwait(false);
+            foreach (var item in page.Objects)
+            {
+                // A server that ignored start-after listed from the start: those keys are earlier ranges'.
+                if (after is not null && KeyOrder.Instance.Compare(item.Key, after) <= 0) continue;
+                if (last is not null && KeyOrder.Instance.Compare(item.Key, last) > 0) return items;
+                items.Add(item);
+            }
+            if (page.NextToken is null) return items;
+            if (last is not null && items.Count > 0 && items[^1].Key == last) return items;
+            token = page.NextToken;
+        }
+    }
+
+    private sealed record ListPage(List<StoredObject> Objects, string? NextToken);
+
+    /// <summary>One ListObjectsV2 page: from the start of the prefix, after <paramref name="startAfter"/>, or where <paramref name="token"/> says.</summary>
+    private async Task<ListPage> ListPageAsync(string bucket, string prefix, string? startAfter, string? token, CancellationToken cancellationToken)
+    {
+        var query = new StringBuilder("list-type=2&encoding-type=url&max-keys=").Append(Math.Clamp(RangeKeys, 1, PageSize).ToString(CultureInfo.InvariantCulture))
+            .Append("&prefix=").Append(Uri.EscapeDataString(prefix));
+        if (token is not null) query.Append("&continuation-token=").Append(Uri.EscapeDataString(token));
+        else if (startAfter is not null) query.Append("&start-after=").Append(Uri.EscapeDataString(startAfter));
+        var uri = new UriBuilder(Settings.Endpoint) { Path = "/" + bucket, Query = query.ToString() }.Uri;
+        try
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, SigV4.Presign(HttpMethod.Get, uri, Settings, DateTime.UtcNow, TimeSpan.FromHours(1)));
+            Interlocked.Increment(ref _rangeRequests);
+            // S3HttpHandler turned error answers into StoreExceptions and refused what is not a whole S3 listing.
+            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
+            var body = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+            return ParsePage(body, token);
+        }
+        catch (XmlException ex)
+        {
+            throw new StoreException(StoreErrorKind.UnexpectedAnswer,
+                $"the listing of s3://{bucket}/{prefix} from {Settings.EndpointText} is not valid XML ({ex.Message}); an incomplete listing is never used (nothing was deleted)", ex);
+        }
+        catch (Exception ex) when (IsTranslatable(ex, cancellationToken))
+        {
+            throw Translate(ex, bucket, prefix, "list");
+        }
+    }
+
+    private static readonly XmlReaderSettings ReaderSettings = new()
+    {
+        DtdProcessing = DtdProcessing.Prohibit, IgnoreComments = true, IgnoreProcessingInstructions = true, IgnoreWhitespace = true,
+    };
+
+    /// <summary>The objects of a page (keys URL-decoded when the page says it encoded them) and its continuation token if it is truncated.</summary>
+    private static ListPage ParsePage(byte[] body, string? askedToken)
+    {
+        var objects = new List<StoredObject>(PageSize);
+        var (truncated, next, urlEncoded) = (false, (string?)null, false);
+        using var reader = XmlReader.Create(new MemoryStream(body), ReaderSettings);
+        reader.MoveToContent();
+        reader.Read();
+        while (!reader.EOF)
+        {
+            if (reader.NodeType != XmlNodeType.Element || reader.Depth != 1)
+            {
+                reader.Read();
+                continue;
+            }
+            switch (reader.LocalName)
+            {
+                case "IsTruncated": truncated = reader.ReadElementContentAsString().Trim() == "true"; break;
+                case "NextContinuationToken": next = reader.ReadElementContentAsString(); break;
+                case "EncodingType": urlEncoded = reader.ReadElementContentAsString().Trim() == "url"; break;
+                case "Contents": objects.Add(ReadContents(reader)); break;
+                default: reader.Skip(); break;
+            }
+        }
+        if (urlEncoded)
+            for (var i = 0; i < objects.Count; i++) objects[i] = objects[i] with { Key = WebUtility.UrlDecode(objects[i].Key) };
+        // S3HttpHandler refused a truncated page without a (new) token.
+        return new ListPage(objects, truncated && !string.IsNullOrEmpty(next) && next != askedToken ? next : null);
+    }
+
+    private static StoredObject ReadContents(XmlReader reader)
+    {
+        var (key, size, etag, modified) = ("", 0L, "", (string?)null);
+        using (var contents = reader.ReadSubtree())
+        {
+            contents.Read();
+            contents.Read();
+            while (!contents.EOF)
+            {
+                if (contents.NodeType != XmlNodeType.Element)
+                {
+                    contents.Read();
+                    continue;
+                }
+                switch (contents.LocalName)
+                {
+                    case "Key": key = contents.ReadElementContentAsString(); break;
+                    case "Size": size = long.Parse(contents.ReadElementContentAsString().Trim(), CultureInfo.InvariantCulture); break;
+                    case "ETag": etag = ObjectChecksum.Normalize(contents.ReadElementContentAsString()); break;
+                    case "LastModified": modified = contents.ReadElementContentAsString(); break;
+                    default: contents.Skip(); break;
+                }
+            }
+        }
+        reader.Read(); // past </Contents>
+        return new StoredObject(key, size, etag, ParseTimestamp(modified));
+    }
+}
