@@ -61,13 +61,13 @@ public sealed class ContentPullRun(ContentPullOptions options, ToolContext conte
             if (!options.DryRun) LogLeftovers(_releases.RemoveLeftovers());
             if (_releases.DanglingTarget is { } dangling)
                 context.Log.Warning("{Link} points to {Target}, which does not exist: this run builds a complete new release", _releases.CurrentLinkPath, dangling);
-            var side = new ReleaseSide(_releases, options.Modes, options.Exclude, state.TempNames);
+            var side = new ReleaseSide(_releases, options.Modes, options.Exclude, state.TempNames, state.Manifest);
             _publisher = new ReleasePublisher(side, context.Log);
             target = side;
         }
         else
         {
-            target = new LocalSide(destination, options.Modes, exclude, state.TempNames, state.Persistent ? state.TempNames.IsOurs : null);
+            target = new LocalSide(destination, options.Modes, exclude, state.TempNames, state.Persistent ? state.TempNames.IsOurs : null, known: state.Manifest);
         }
         using var releases = _releases;
         var source = await SourceSideAsync(store, exclude, state).ConfigureAwait(false);
@@ -110,7 +110,7 @@ public sealed class ContentPullRun(ContentPullOptions options, ToolContext conte
         var (bucket, prefix) = (options.Source.Bucket, options.Source.Prefix);
         var manifestName = $"s3://{bucket}/{prefix}{ReleaseManifest.Name}";
         var manifest = await ReleaseManifest.ReadAsync(store, bucket, prefix + ReleaseManifest.Name, context.Stopping).ConfigureAwait(false);
-        if (manifest is null) return new BucketSide(store, bucket, prefix, exclude, knownPaths: state.KnownPaths());
+        if (manifest is null) return new BucketSide(store, bucket, prefix, exclude, known: state.Manifest);
 
         var listing = new Dictionary<string, StoredObject>(StringComparer.Ordinal);
         var named = manifest.Files.Select(f => f.Path).ToArray(); // listed in ranges between them, at the same time
@@ -124,7 +124,7 @@ public sealed class ContentPullRun(ContentPullOptions options, ToolContext conte
         }
         context.Log.Information("following release {Release} of {Manifest} ({Files} files)", manifest.Id, manifestName, manifest.Files.Count);
         var listed = manifest.Files.Select(f => new StoredObject(prefix + f.Path, f.Size, f.ETag, listing[prefix + f.Path].LastModified)).ToList();
-        return new ManifestSourceSide(new BucketSide(store, bucket, prefix, exclude, listed: listed), $"the manifest of release {manifest.Id}");
+        return new ManifestSourceSide(new BucketSide(store, bucket, prefix, exclude, listed: listed, known: state.Manifest), $"the manifest of release {manifest.Id}");
     }
 
     private void LogLeftovers(LeftoverResult leftovers)

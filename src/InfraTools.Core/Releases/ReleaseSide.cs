@@ -15,7 +15,7 @@ namespace InfraTools.Releases;
 /// linking it into the next release, and <see cref="ReleasePublisher"/> links, syncs and swaps. The current
 /// release is never written, renamed into or touched.
 /// </summary>
-public sealed class ReleaseSide(ReleaseDirectory directory, FileModes modes, IReadOnlyList<string> exclude, TempNames names) : ISyncSide
+public sealed class ReleaseSide(ReleaseDirectory directory, FileModes modes, IReadOnlyList<string> exclude, TempNames names, IReadOnlyManifest? known = null) : ISyncSide
 {
     private readonly object _gate = new();
     private readonly GlobFilter _exclude = new(exclude);
@@ -47,7 +47,11 @@ public sealed class ReleaseSide(ReleaseDirectory directory, FileModes modes, IRe
         _carried = directory.CarriedIntoCurrent().ToHashSet(StringComparer.Ordinal);
         var listing = new SideListing();
         foreach (var (path, file) in tree.Files)
-            if (!_carried.Contains(path)) listing.Files[path] = new SyncFile(path, file.Size, null, file.LastWriteUtc, new DateTimeOffset(file.LastWriteUtc));
+            if (!_carried.Contains(path))
+            {
+                var shared = known.Share(path); // the manifest's string: the tree's copy goes with the tree
+                listing.Files[shared] = new SyncFile(shared, file.Size, null, file.LastWriteUtc, new DateTimeOffset(file.LastWriteUtc));
+            }
         listing.Directories.UnionWith(tree.Directories);
         foreach (var (path, type) in tree.Others) listing.Others[path] = type;
         listing.Unreadable.AddRange(tree.Unreadable);

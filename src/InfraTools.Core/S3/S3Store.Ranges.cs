@@ -115,7 +115,8 @@ public sealed partial class S3Store
             Interlocked.Increment(ref _rangeRequests);
             // S3HttpHandler turned error answers into StoreExceptions and refused what is not a whole S3 listing.
             using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
-            var body = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+            // The handler's guard buffered the page: this reads that buffer, no copy.
+            await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
             return ParsePage(body, token);
         }
         catch (XmlException ex)
@@ -135,11 +136,11 @@ public sealed partial class S3Store
     };
 
     /// <summary>The objects of a page (keys URL-decoded when the page says it encoded them) and its continuation token if it is truncated.</summary>
-    private static ListPage ParsePage(byte[] body, string? askedToken)
+    private static ListPage ParsePage(Stream body, string? askedToken)
     {
         var objects = new List<StoredObject>(PageSize);
         var (truncated, next, urlEncoded) = (false, (string?)null, false);
-        using var reader = XmlReader.Create(new MemoryStream(body), ReaderSettings);
+        using var reader = XmlReader.Create(body, ReaderSettings);
         reader.MoveToContent();
         reader.Read();
         while (!reader.EOF)

@@ -9,7 +9,8 @@ namespace InfraTools.Sync;
 /// </summary>
 /// <remarks>
 /// <paramref name="listed"/>, when given, is a listing of the prefix the caller already has (restores), so it is not listed twice;
-/// <paramref name="knownPaths"/> (the last run's paths) let the store list ranges of a large prefix at the same time.
+/// <paramref name="known"/> (the last run's manifest) lets the store list ranges of a large prefix at the same time
+/// (its paths are the hint), and the listing holds its path and ETag strings instead of copies.
 /// With a <paramref name="transform"/> (encryption), an object PATH + its suffix holds the file PATH encoded: the
 /// listing shows the file's path and content size, reads decode and writes encode. A writing transform (a push)
 /// leaves objects without the suffix alone (listed as skipped: a plaintext copy from an earlier push is not
@@ -17,7 +18,7 @@ namespace InfraTools.Sync;
 /// when both exist.
 /// </remarks>
 public sealed class BucketSide(IObjectStore store, string bucket, string prefix, GlobFilter exclude, IReadOnlySet<string>? ignoreKeys = null,
-    IReadOnlyList<StoredObject>? listed = null, IObjectTransform? transform = null, IReadOnlyCollection<string>? knownPaths = null) : ISyncSide
+    IReadOnlyList<StoredObject>? listed = null, IObjectTransform? transform = null, IReadOnlyManifest? known = null) : ISyncSide
 {
     /// <summary>What a written or deleted path's key ends with: the transform's suffix when this side encodes.</summary>
     private readonly string _writeSuffix = transform is { CanEncode: true } t ? t.KeySuffix : "";
@@ -33,7 +34,7 @@ public sealed class BucketSide(IObjectStore store, string bucket, string prefix,
     {
         var listing = new SideListing();
         var items = listed?.ToAsyncEnumerable()
-            ?? (knownPaths is null ? store.ListAsync(bucket, prefix, cancellationToken) : store.ListAsync(bucket, prefix, knownPaths, cancellationToken));
+            ?? (known is null ? store.ListAsync(bucket, prefix, cancellationToken) : store.ListAsync(bucket, prefix, known.Paths(), cancellationToken));
         await foreach (var item in items.ConfigureAwait(false))
         {
             if (!item.Key.StartsWith(prefix, StringComparison.Ordinal) || ignoreKeys?.Contains(item.Key) == true) continue;
@@ -52,7 +53,10 @@ public sealed class BucketSide(IObjectStore store, string bucket, string prefix,
                 continue;
             }
             if (exclude.Excludes(relative)) continue;
-            listing.Files[relative] = new SyncFile(relative, item.Size, item.ETag, null, item.LastModified, item.Key);
+            var etag = item.ETag;
+            if (known is not null && known.TryShare(relative, out var shared, out var entry))
+                (relative, etag) = (shared, entry.ETag == etag ? entry.ETag : etag);
+            listing.Files[relative] = new SyncFile(relative, item.Size, etag, null, item.LastModified, item.Key);
         }
         return listing;
     }

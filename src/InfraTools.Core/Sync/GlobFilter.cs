@@ -11,7 +11,8 @@ namespace InfraTools.Sync;
 /// </summary>
 public sealed class GlobFilter
 {
-    private readonly List<(Regex Pattern, bool NameOnly)> _patterns = [];
+    /// <summary>Each pattern as a regex, or as the literal it is when it has no wildcard (compared, not matched: every path of a run meets the protocol's two).</summary>
+    private readonly List<(Regex? Pattern, string? Literal, bool NameOnly)> _patterns = [];
 
     public GlobFilter(IEnumerable<string> patterns)
     {
@@ -20,17 +21,25 @@ public sealed class GlobFilter
             var trimmed = pattern.Trim().TrimEnd('/');
             if (trimmed.Length == 0) continue;
             var nameOnly = !trimmed.Contains('/');
-            _patterns.Add((new Regex(ToRegex(trimmed.TrimStart('/')), RegexOptions.CultureInvariant), nameOnly));
+            var glob = trimmed.TrimStart('/');
+            _patterns.Add(glob.AsSpan().IndexOfAny("*?[") < 0
+                ? (null, glob, nameOnly)
+                : (new Regex(ToRegex(glob), RegexOptions.CultureInvariant), null, nameOnly));
         }
     }
 
     /// <summary>True if the path itself matches a pattern (for a walk that never enters an excluded directory).</summary>
-    public bool ExcludesEntry(string relativePath)
+    public bool ExcludesEntry(string relativePath) => ExcludesEntry(relativePath.AsSpan());
+
+    private bool ExcludesEntry(ReadOnlySpan<char> relativePath)
     {
         if (_patterns.Count == 0) return false;
         var name = relativePath[(relativePath.LastIndexOf('/') + 1)..];
-        foreach (var (pattern, nameOnly) in _patterns)
-            if (pattern.IsMatch(nameOnly ? name : relativePath)) return true;
+        foreach (var (pattern, literal, nameOnly) in _patterns)
+        {
+            var subject = nameOnly ? name : relativePath;
+            if (literal is not null ? subject.SequenceEqual(literal) : pattern!.IsMatch(subject)) return true;
+        }
         return false;
     }
 
@@ -39,7 +48,7 @@ public sealed class GlobFilter
     {
         if (_patterns.Count == 0) return false;
         for (var end = relativePath.Length; end > 0; end = relativePath.LastIndexOf('/', end - 1))
-            if (ExcludesEntry(relativePath[..end])) return true;
+            if (ExcludesEntry(relativePath.AsSpan(0, end))) return true;
         return false;
     }
 

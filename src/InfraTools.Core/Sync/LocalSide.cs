@@ -17,7 +17,8 @@ namespace InfraTools.Sync;
 /// touched. With <paramref name="syncEachFile"/> false a received file is not fsynced on its own: the caller syncs
 /// the whole file system once before anything is served from the tree (a release's staging tree).
 /// </summary>
-public sealed class LocalSide(string root, FileModes modes, GlobFilter exclude, TempNames names, Func<string, bool>? isLeftover = null, bool syncEachFile = true)
+public sealed class LocalSide(string root, FileModes modes, GlobFilter exclude, TempNames names, Func<string, bool>? isLeftover = null, bool syncEachFile = true,
+    IReadOnlyManifest? known = null)
     : ISyncSide
 {
     private readonly string _root = Path.GetFullPath(root);
@@ -33,10 +34,12 @@ public sealed class LocalSide(string root, FileModes modes, GlobFilter exclude, 
 
     public Task<SideListing> ListAsync(CancellationToken cancellationToken) => Task.Run(() =>
     {
-        var tree = LocalTree.Scan(_root, exclude, isLeftover);
         var listing = new SideListing();
-        foreach (var (path, file) in tree.Files)
-            listing.Files[path] = new SyncFile(path, file.Size, null, file.LastWriteUtc, new DateTimeOffset(file.LastWriteUtc));
+        var tree = LocalTree.Scan(_root, exclude, isLeftover, (path, file) =>
+        {
+            var shared = known.Share(path); // the manifest's string: the scan's copy is garbage at once
+            listing.Files[shared] = new SyncFile(shared, file.Size, null, file.LastWriteUtc, new DateTimeOffset(file.LastWriteUtc));
+        });
         listing.Directories.UnionWith(tree.Directories);
         foreach (var (path, type) in tree.Others) listing.Others[path] = type;
         listing.Unreadable.AddRange(tree.Unreadable);

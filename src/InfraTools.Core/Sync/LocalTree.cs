@@ -33,10 +33,17 @@ public sealed class LocalTree
     /// <summary>Entries whose name is not valid UTF-8 (a directory is not descended).</summary>
     public List<UndecodableEntry> Undecodable { get; } = [];
 
-    /// <summary>Scans <paramref name="root"/>; a missing root is an empty tree. <paramref name="isLeftover"/> recognises our own temporary files by name.</summary>
-    public static LocalTree Scan(string root, GlobFilter? exclude = null, Func<string, bool>? isLeftover = null)
+    /// <summary>Where regular files go when the caller takes them as they are found (then <see cref="Files"/> stays empty).</summary>
+    private Action<string, LocalFile>? _onFile;
+
+    /// <summary>
+    /// Scans <paramref name="root"/>; a missing root is an empty tree. <paramref name="isLeftover"/> recognises our
+    /// own temporary files by name. With <paramref name="onFile"/> each regular file is handed to it instead of
+    /// being added to <see cref="Files"/> (a caller that builds its own map of 100,000 files does not hold two).
+    /// </summary>
+    public static LocalTree Scan(string root, GlobFilter? exclude = null, Func<string, bool>? isLeftover = null, Action<string, LocalFile>? onFile = null)
     {
-        var tree = new LocalTree();
+        var tree = new LocalTree { _onFile = onFile };
         var fd = Libc.Open(root, Libc.O_RDONLY | Libc.O_DIRECTORY);
         if (fd < 0)
         {
@@ -115,6 +122,7 @@ public sealed class LocalTree
                     break;
                 case Libc.DT_REG:
                     if (isLeftover is not null && isLeftover(name)) LeftoverTemporaryFiles.Add(path);
+                    else if (_onFile is not null) _onFile(path, new LocalFile(status.Size, status.LastWriteUtc));
                     else Files[path] = new LocalFile(status.Size, status.LastWriteUtc);
                     break;
                 default:

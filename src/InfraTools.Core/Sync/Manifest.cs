@@ -12,6 +12,28 @@ public readonly record struct ManifestEntry(long Size, string ETag, DateTime Loc
 public interface IReadOnlyManifest
 {
     bool TryGet(string relativePath, out ManifestEntry entry);
+
+    /// <summary>
+    /// The manifest's own string for <paramref name="relativePath"/> and its entry, if it has one: the listings of a
+    /// run hold that string (and the entry's ETag when the object's is the same) instead of copies of their own,
+    /// so that 100,000 paths are held once, not three times.
+    /// </summary>
+    bool TryShare(ReadOnlySpan<char> relativePath, out string path, out ManifestEntry entry)
+    {
+        (path, entry) = (null!, default);
+        return false;
+    }
+
+    /// <summary>Every path it has an entry for, in no order (a copy).</summary>
+    string[] Paths() => [];
+}
+
+/// <summary>How the sides use a manifest's strings (<see cref="IReadOnlyManifest.TryShare"/>).</summary>
+public static class SharedStrings
+{
+    /// <summary>The manifest's string equal to <paramref name="path"/>, or <paramref name="path"/>.</summary>
+    public static string Share(this IReadOnlyManifest? known, string path) =>
+        known is not null && known.TryShare(path, out var shared, out _) ? shared : path;
 }
 
 /// <summary>
@@ -47,7 +69,16 @@ public sealed class Manifest : IReadOnlyManifest
         lock (_entries) return _entries.TryGetValue(relativePath, out entry);
     }
 
-    /// <summary>Every path it has an entry for, in no order (a copy).</summary>
+    public bool TryShare(ReadOnlySpan<char> relativePath, out string path, out ManifestEntry entry)
+    {
+        lock (_entries)
+        {
+            if (_entries.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(relativePath, out path!, out entry)) return true;
+            (path, entry) = (null!, default);
+            return false;
+        }
+    }
+
     public string[] Paths()
     {
         lock (_entries) return [.. _entries.Keys];

@@ -22,8 +22,6 @@ public sealed class SyncState : IDisposable
     /// <summary>The manifest, for the planner; the runner records into it through <see cref="Record"/> and <see cref="Forget"/>.</summary>
     public IReadOnlyManifest Manifest => _manifest;
 
-    /// <summary>The paths the last run left in sync (the manifest's), as a listing hint: <see cref="Storage.IObjectStore.ListAsync(string, string, IReadOnlyCollection{string}, CancellationToken)"/>.</summary>
-    public IReadOnlyCollection<string> KnownPaths() => _manifest.Paths();
     private readonly Sync.Manifest _manifest;
 
     /// <summary>The names of this run's temporary files; recorded in the state directory when it is writable.</summary>
