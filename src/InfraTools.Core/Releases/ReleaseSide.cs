@@ -118,6 +118,9 @@ public sealed class ReleaseSide(ReleaseDirectory directory, FileModes modes, IRe
     public void RemoveLeftovers(IReadOnlyList<string> paths) { }
 
     internal bool IsCarried(string path) => _carried.Contains(path);
+
+    /// <summary>Whether <see cref="Listing"/> holds every file of the current tree but the carried ones (no --exclude).</summary>
+    internal bool ListedWholeTree => exclude.Count == 0;
 }
 
 /// <summary>What a release-mode run published.</summary>
@@ -159,18 +162,23 @@ public sealed class ReleasePublisher(ReleaseSide side, ILogger log, Func<Cancell
         if (directory.CurrentRoot is not null)
         {
             // The whole current tree, --exclude'd files too (in place they stay); carried assets are re-carried or dropped by Publish.
-            var current = directory.ScanCurrent();
-            var link = new List<string>();
-            foreach (var path in current.Files.Keys.Order(StringComparer.Ordinal))
+            // Without --exclude the engine's listing was that tree (less the carried files, which are skipped here
+            // anyway): a release is never changed, so it is not scanned again.
+            IEnumerable<string> files, directories;
+            if (side.ListedWholeTree) (files, directories) = (listing.Files.Keys, listing.Directories);
+            else
             {
-                if (side.DeletedFiles.Contains(path) || side.IsCarried(path)) continue;
-                if (Libc.Stat(staging.PathOf(path), followLinks: false, out _) != Libc.ENOENT) continue; // downloaded into the release
-                link.Add(path);
+                var tree = directory.ScanCurrent();
+                (files, directories) = (tree.Files.Keys, tree.Directories);
             }
+            var link = new List<string>();
+            foreach (var path in files.Order(StringComparer.Ordinal))
+                if (!side.DeletedFiles.Contains(path) && !side.IsCarried(path)) link.Add(path);
             cancellationToken.ThrowIfCancellationRequested();
-            var result = staging.LinkFromCurrent(link);
+            // What the run downloaded into the release is already there: the link(2) of that path finds it and keeps it.
+            var result = staging.LinkFromCurrent(link, keepWhatIsThere: true);
             foreach (var missing in result.Missing) log.Warning("{Path} vanished from the current release while linking; the next run downloads it", missing);
-            foreach (var path in current.Directories.Order(StringComparer.Ordinal))
+            foreach (var path in directories.Order(StringComparer.Ordinal))
                 if (!side.DeletedDirectories.Contains(path) && !IsBelowOrFile(staging, path)) staging.CreateDirectory(path);
         }
         foreach (var path in side.SourceDirectories.Order(StringComparer.Ordinal)) staging.CreateDirectory(path);

@@ -56,9 +56,12 @@ public sealed class ReleaseStaging : IDisposable
     /// into the staging tree with link(2), creating parent directories with the release's directory mode. A path
     /// that is not a regular file in the current tree is returned in <see cref="LinkResult.Missing"/> (the engine
     /// downloads it instead). A file system that refuses hard links (another file system under DEST/releases, too
-    /// many links, no hard links at all) is a <see cref="ReleaseException"/> that says so.
+    /// many links, no hard links at all) is a <see cref="ReleaseException"/> that says so. With
+    /// <paramref name="keepWhatIsThere"/> a path the staging tree already holds (a file the run downloaded, or a
+    /// file where a directory of the path would be) is left as it is and not linked, without asking first: the
+    /// link(2) itself answers.
     /// </summary>
-    public LinkResult LinkFromCurrent(IEnumerable<string> paths)
+    public LinkResult LinkFromCurrent(IEnumerable<string> paths, bool keepWhatIsThere = false)
     {
         ThrowIfEnded();
         var source = _directory.CurrentRoot;
@@ -79,10 +82,13 @@ public sealed class ReleaseStaging : IDisposable
             }
             if (errno != 0) throw Libc.Error(errno, $"cannot read '{from}'");
             if (!EnsureParent(path))
+            {
+                if (keepWhatIsThere) continue;
                 throw new IOException($"cannot link '{path}' into the new release: a file of the release stands where one of its directories must be");
+            }
             var to = Path.Join(Root, path);
             errno = Libc.Link(from, to);
-            if (errno == Libc.EEXIST && SameFile(from, to)) continue;
+            if (errno == Libc.EEXIST && (keepWhatIsThere || SameFile(from, to))) continue;
             if (errno != 0) throw LinkError(errno, from, to);
             linked++;
             bytes += status.Size;
