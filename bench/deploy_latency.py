@@ -263,6 +263,8 @@ class Bench:
             time.sleep(1)
         polls1 = self.metric(port, "content_pull_watch_polls")
         hwm = self.status(watcher.pid, "VmHWM")
+        anon, file = self.status(watcher.pid, "RssAnon"), self.status(watcher.pid, "RssFile")
+        binary = self.mapped_kib(watcher.pid, Path(self.args.bin).resolve())
         with open(rgw_log, "rb") as f:
             f.seek(offset)
             new = f.read().decode(errors="replace")
@@ -271,7 +273,20 @@ class Bench:
             k = f"{m.group(1)} {m.group(2)} → {m.group(3)}"
             requests[k] = requests.get(k, 0) + 1
         self.stop(watcher)
-        return {"seconds": seconds, "requests": requests, "polls": polls1 - polls0, "rss_max_kib": max(rss), "rss_min_kib": min(rss), "hwm_kib": hwm}
+        return {"seconds": seconds, "requests": requests, "polls": polls1 - polls0, "rss_max_kib": max(rss), "rss_min_kib": min(rss), "hwm_kib": hwm,
+                "anon_kib": anon, "file_kib": file, "binary_kib": binary}
+
+    @staticmethod
+    def mapped_kib(pid: int, path: Path) -> int:
+        """Resident KiB of the mappings of one file (smaps): how much of RssFile is the binary itself."""
+        total, inside = 0, False
+        for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+            fields = line.split()
+            if len(fields) >= 5 and "-" in fields[0] and ":" in fields[3]:
+                inside = len(fields) >= 6 and fields[5] == str(path)
+            elif inside and line.startswith("Rss:"):
+                total += int(fields[1])
+        return total
 
     @staticmethod
     def status(pid: int, field: str) -> int:
@@ -393,6 +408,8 @@ def idle_block(args, r, started, machine, uptime_start) -> str:
             f"| S3 requests in radosgw's log for the bucket | {total} | only the polls | {'yes' if only_polls else '**no**'} |\n"
             f"| polls counted by the watcher (`content_pull_watch_polls`) | {r['polls']:.0f} | | |\n"
             f"| RSS during the idle period (VmRSS, sampled every second), min / max | {r['rss_min_kib'] / 1024:.1f} / {r['rss_max_kib'] / 1024:.1f} MiB | < 20 MiB | {'yes' if r['rss_max_kib'] < 20 * 1024 else '**no**'} |\n"
+            f"| of the RSS at the end: anonymous (heap, stacks) / file-backed (RssAnon / RssFile) | {r['anon_kib'] / 1024:.1f} / {r['file_kib'] / 1024:.1f} MiB | | |\n"
+            f"| of the file-backed RSS: the content-pull binary's own pages (clean, shared with the page cache) | {r['binary_kib'] / 1024:.1f} MiB | | |\n"
             f"| peak RSS of the whole run, first pull included (VmHWM) | {r['hwm_kib'] / 1024:.1f} MiB | | |\n\n"
             f"Requests by kind: {reqs}.\n"
             f"{end_marker('deploy-idle')}\n")
