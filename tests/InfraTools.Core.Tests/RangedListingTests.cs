@@ -37,11 +37,19 @@ public class RangedListingTests
             RangeKeys = rangeKeys,
         };
 
-    private static async Task<List<StoredObject>> ChainedAsync(string bucket, string prefix)
+    /// <summary>A bucket with <see cref="Keys"/>(<paramref name="count"/>) under d/, and its chained listing (checked to hold them all).</summary>
+    private static async Task<(List<string> Keys, string Bucket, List<StoredObject> Chained)> BucketAndChainedAsync(int count, string purpose)
     {
+        var keys = Keys(count);
+        var bucket = await BucketWithAsync(keys, purpose);
         using var client = Server.Client();
-        return await client.ListAsync(bucket, prefix).ToListAsync();
+        var chained = await client.ListAsync(bucket, "d/").ToListAsync();
+        Assert.Equal(keys.Count, chained.Count);
+        return (keys, bucket, chained);
     }
+
+    /// <summary>The keys as paths under d/, the hint a run would give.</summary>
+    private static List<string> Known(IEnumerable<string> keys) => [.. keys.Select(k => k["d/".Length..])];
 
     [Fact]
     public void Key_order_is_the_order_of_UTF8_bytes()
@@ -68,14 +76,11 @@ public class RangedListingTests
     [Fact]
     public async Task With_the_right_hint_each_range_is_one_request_and_the_listing_is_the_chained_one()
     {
-        var keys = Keys(40);
-        var bucket = await BucketWithAsync(keys, "ranges");
-        var chained = await ChainedAsync(bucket, "d/");
-        Assert.Equal(keys.Count, chained.Count);
+        var (keys, bucket, chained) = await BucketAndChainedAsync(40, "ranges");
         Assert.Equal(keys.Order(KeyOrder.Instance), chained.Select(o => o.Key));
 
         using var client = Client(rangeKeys: 5);
-        var known = keys.Select(k => k["d/".Length..]).ToList();
+        var known = Known(keys);
         var ranged = await client.ListAsync(bucket, "d/", known).ToListAsync();
         Assert.Equal(chained, ranged);
         var ranges = S3Store.RangeBounds("d/", known, 5).Count + 1;
@@ -87,17 +92,14 @@ public class RangedListingTests
     [Fact]
     public async Task A_wrong_hint_costs_requests_but_never_changes_the_listing()
     {
-        var keys = Keys(60);
-        var bucket = await BucketWithAsync(keys, "ranges-wrong");
-        var chained = await ChainedAsync(bucket, "d/");
-        Assert.Equal(keys.Count, chained.Count);
+        var (keys, bucket, chained) = await BucketAndChainedAsync(60, "ranges-wrong");
 
         List<string>[] hints =
         [
             // Keys added since (a third unknown): ranges run a page longer.
-            [.. keys.Where((_, i) => i % 3 != 0).Select(k => k["d/".Length..])],
+            Known(keys.Where((_, i) => i % 3 != 0)),
             // Keys deleted since (known, not there): the next range's keys appear and are dropped.
-            [.. keys.Select(k => k["d/".Length..]), .. Enumerable.Range(0, 40).Select(i => $"{i % 4}/gone{i:D2}")],
+            [.. Known(keys), .. Enumerable.Range(0, 40).Select(i => $"{i % 4}/gone{i:D2}")],
             // Nothing right at all: before, between and after every key.
             [.. Enumerable.Range(0, 30).Select(i => $"{(char)('0' + i % 10)}{i}"), "\uFFFF", "\U0001F600zzz", "", "~"],
         ];
@@ -112,9 +114,7 @@ public class RangedListingTests
     [Fact]
     public async Task A_server_that_ignores_start_after_still_gives_the_chained_listing()
     {
-        var keys = Keys(20);
-        var bucket = await BucketWithAsync(keys, "ranges-ignored");
-        var chained = await ChainedAsync(bucket, "d/");
+        var (keys, bucket, chained) = await BucketAndChainedAsync(20, "ranges-ignored");
         // Every ranged request is answered with the whole listing from the start of the prefix (what a server that
         // does not know start-after sends): each range must drop what lies before it, or keys come twice.
         var contents = string.Concat(chained.Select(o =>
@@ -124,7 +124,7 @@ public class RangedListingTests
         using var proxy = FaultyS3.InFrontOf(Server);
         var rule = proxy.When(r => r.IsListing && r.QueryValue("start-after") is not null, new Fault.Answer(_ => FaultResponse.Make(200, whole)));
         using var client = Client(rangeKeys: 4, proxy.Endpoint);
-        Assert.Equal(chained, await client.ListAsync(bucket, "d/", keys.Select(k => k["d/".Length..]).ToList()).ToListAsync());
+        Assert.Equal(chained, await client.ListAsync(bucket, "d/", Known(keys)).ToListAsync());
         Assert.True(proxy.Hits(rule) >= 4, $"{proxy.Hits(rule)} ranged requests answered");
     }
 
@@ -134,7 +134,7 @@ public class RangedListingTests
         var keys = Keys(20);
         var bucket = await BucketWithAsync(keys, "ranges-fail");
         using var proxy = FaultyS3.InFrontOf(Server);
-        var known = keys.Select(k => k["d/".Length..]).ToList();
+        var known = Known(keys);
         var third = S3Store.RangeBounds("d/", known, 4)[2];
         proxy.When(r => r.IsListing && r.QueryValue("start-after") == third,
             new Fault.Answer(_ => FaultResponse.Make(403, S3Xml.Error("AccessDenied", "no listing for you"))));
