@@ -1,5 +1,4 @@
 using InfraTools.S3;
-using InfraTools.Secrets;
 using InfraTools.Storage;
 
 namespace InfraTools.Tests;
@@ -31,11 +30,7 @@ public class RangedListingTests
         return bucket;
     }
 
-    private static S3Store Client(int rangeKeys, string? endpoint = null) =>
-        new(new S3Settings(new Uri(endpoint ?? Server.Endpoint), new Secret(Server.AccessKey), new Secret(Server.SecretKey), null, "us-east-1", S3Addressing.Path))
-        {
-            RangeKeys = rangeKeys,
-        };
+    private static S3Store Client(int rangeKeys, string? endpoint = null) => new(Server.ClientSettings(endpoint)) { RangeKeys = rangeKeys };
 
     /// <summary>A bucket with <see cref="Keys"/>(<paramref name="count"/>) under d/, and its chained listing (checked to hold them all).</summary>
     private static async Task<(List<string> Keys, string Bucket, List<StoredObject> Chained)> BucketAndChainedAsync(int count, string purpose)

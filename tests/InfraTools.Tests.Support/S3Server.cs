@@ -40,7 +40,11 @@ public sealed class S3Server
     }
 
     /// <summary>An S3 client in the test process, for setting up and checking buckets.</summary>
-    public S3Store Client() => new(new S3Settings(new Uri(Endpoint), new Secret(AccessKey), new Secret(SecretKey), null, "us-east-1", S3Addressing.Path));
+    public S3Store Client() => new(ClientSettings());
+
+    /// <summary>The server's settings for an in-process client, at <paramref name="endpoint"/> (a proxy in front of it) when given.</summary>
+    public S3Settings ClientSettings(string? endpoint = null) =>
+        new(new Uri(endpoint ?? Endpoint), new Secret(AccessKey), new Secret(SecretKey), null, "us-east-1", S3Addressing.Path);
 
     /// <summary>Creates a new, empty bucket with a unique name.</summary>
     public async Task<string> NewBucketAsync(string purpose = "t")

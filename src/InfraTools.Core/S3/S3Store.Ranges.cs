@@ -27,6 +27,9 @@ public sealed partial class S3Store
     /// <summary>Known keys per range, and keys per page of a ranged listing (tests set fewer, to cut a small bucket into several ranges).</summary>
     public int RangeKeys { get; init; } = PageSize;
 
+    /// <summary>Keys asked for per page of a ranged listing: <see cref="RangeKeys"/>, within what S3 allows.</summary>
+    private int PageKeys => Math.Clamp(RangeKeys, 1, PageSize);
+
     /// <summary>Requests sent as ranges (not chained pages), for tests.</summary>
     internal long RangeRequests => Interlocked.Read(ref _rangeRequests);
     private long _rangeRequests;
@@ -81,7 +84,7 @@ public sealed partial class S3Store
     /// <summary>The keys after <paramref name="after"/> up to and including <paramref name="last"/> (null: from the start, to the end).</summary>
     private async Task<List<StoredObject>> ListRangeAsync(string bucket, string prefix, string? after, string? last, CancellationToken cancellationToken)
     {
-        var items = new List<StoredObject>(Math.Clamp(RangeKeys, 1, PageSize));
+        var items = new List<StoredObject>(PageKeys);
         string? token = null;
         while (true)
         {
@@ -104,7 +107,7 @@ public sealed partial class S3Store
     /// <summary>One ListObjectsV2 page: from the start of the prefix, after <paramref name="startAfter"/>, or where <paramref name="token"/> says.</summary>
     private async Task<ListPage> ListPageAsync(string bucket, string prefix, string? startAfter, string? token, CancellationToken cancellationToken)
     {
-        var query = new StringBuilder("list-type=2&encoding-type=url&max-keys=").Append(Math.Clamp(RangeKeys, 1, PageSize).ToString(CultureInfo.InvariantCulture))
+        var query = new StringBuilder("list-type=2&encoding-type=url&max-keys=").Append(PageKeys.ToString(CultureInfo.InvariantCulture))
             .Append("&prefix=").Append(Uri.EscapeDataString(prefix));
         if (token is not null) query.Append("&continuation-token=").Append(Uri.EscapeDataString(token));
         else if (startAfter is not null) query.Append("&start-after=").Append(Uri.EscapeDataString(startAfter));
@@ -117,7 +120,7 @@ public sealed partial class S3Store
             using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
             // The handler's guard buffered the page: this reads that buffer, no copy.
             await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-            return ParsePage(body, token);
+            return ParsePage(body);
         }
         catch (XmlException ex)
         {
@@ -136,7 +139,7 @@ public sealed partial class S3Store
     };
 
     /// <summary>The objects of a page (keys URL-decoded when the page says it encoded them) and its continuation token if it is truncated.</summary>
-    private static ListPage ParsePage(Stream body, string? askedToken)
+    private static ListPage ParsePage(Stream body)
     {
         var objects = new List<StoredObject>(PageSize);
         var (truncated, next, urlEncoded) = (false, (string?)null, false);
@@ -161,8 +164,8 @@ public sealed partial class S3Store
         }
         if (urlEncoded)
             for (var i = 0; i < objects.Count; i++) objects[i] = objects[i] with { Key = WebUtility.UrlDecode(objects[i].Key) };
-        // S3HttpHandler refused a truncated page without a (new) token.
-        return new ListPage(objects, truncated && !string.IsNullOrEmpty(next) && next != askedToken ? next : null);
+        // S3HttpHandler already refused a truncated page without a new token (EnsureCompleteS3ListingAsync).
+        return new ListPage(objects, truncated ? next : null);
     }
 
     private static StoredObject ReadContents(XmlReader reader)

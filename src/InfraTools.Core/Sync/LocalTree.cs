@@ -33,9 +33,6 @@ public sealed class LocalTree
     /// <summary>Entries whose name is not valid UTF-8 (a directory is not descended).</summary>
     public List<UndecodableEntry> Undecodable { get; } = [];
 
-    /// <summary>Where regular files go when the caller takes them as they are found (then <see cref="Files"/> stays empty).</summary>
-    private Action<string, LocalFile>? _onFile;
-
     /// <summary>
     /// Scans <paramref name="root"/>; a missing root is an empty tree. <paramref name="isLeftover"/> recognises our
     /// own temporary files by name. With <paramref name="onFile"/> each regular file is handed to it instead of
@@ -43,7 +40,7 @@ public sealed class LocalTree
     /// </summary>
     public static LocalTree Scan(string root, GlobFilter? exclude = null, Func<string, bool>? isLeftover = null, Action<string, LocalFile>? onFile = null)
     {
-        var tree = new LocalTree { _onFile = onFile };
+        var tree = new LocalTree();
         var fd = Libc.Open(root, Libc.O_RDONLY | Libc.O_DIRECTORY);
         if (fd < 0)
         {
@@ -77,7 +74,7 @@ public sealed class LocalTree
                     tree.Unreadable.Add((relative, Libc.ErrorText(errno)));
                     continue;
                 }
-                tree.AddEntries(dirfd, full, relative, raw, entries, exclude, isLeftover, pending);
+                tree.AddEntries(dirfd, full, relative, raw, entries, exclude, isLeftover, onFile, pending);
             }
             finally
             {
@@ -88,7 +85,7 @@ public sealed class LocalTree
     }
 
     private void AddEntries(int dirfd, string directory, string relative, byte[] rawRelative, List<Libc.DirectoryEntry> entries,
-        GlobFilter? exclude, Func<string, bool>? isLeftover, Stack<(string, string, byte[], int)> pending)
+        GlobFilter? exclude, Func<string, bool>? isLeftover, Action<string, LocalFile>? onFile, Stack<(string, string, byte[], int)> pending)
     {
         foreach (var entry in entries)
         {
@@ -122,7 +119,7 @@ public sealed class LocalTree
                     break;
                 case Libc.DT_REG:
                     if (isLeftover is not null && isLeftover(name)) LeftoverTemporaryFiles.Add(path);
-                    else if (_onFile is not null) _onFile(path, new LocalFile(status.Size, status.LastWriteUtc));
+                    else if (onFile is not null) onFile(path, new LocalFile(status.Size, status.LastWriteUtc));
                     else Files[path] = new LocalFile(status.Size, status.LastWriteUtc);
                     break;
                 default:

@@ -21,7 +21,6 @@ public sealed class SyncState : IDisposable
 
     /// <summary>The manifest, for the planner; the runner records into it through <see cref="Record"/> and <see cref="Forget"/>.</summary>
     public IReadOnlyManifest Manifest => _manifest;
-
     private readonly Sync.Manifest _manifest;
 
     /// <summary>The names of this run's temporary files; recorded in the state directory when it is writable.</summary>
