@@ -132,6 +132,7 @@ public class WatchTests
         Assert.InRange(idle.Count, 3, 20);
         Assert.All(idle, r => Assert.Equal(("GET", ".release.json"), (r.Method, r.Key)));
         Assert.Equal(1, watcher.Count("pulled "));
+        var connections = proxy.ConnectionsAccepted;
 
         // A new version published as CI does (changed files, then the release manifest last): pulled once, at the next poll.
         var v2 = new Dictionary<string, byte[]>(Site) { ["index.html"] = "v2"u8.ToArray() };
@@ -145,6 +146,8 @@ public class WatchTests
         Assert.True(publish.ExitCode == 0, publish.ToString());
         await watcher.LoggedAsync("pulled ", 2);
         Assert.Equal("v2", File.ReadAllText(Path.Combine(box.Dest, "index.html")));
+        // The pull went over the connections the watcher already had open (polls and pulls share one client).
+        Assert.Equal(connections, proxy.ConnectionsAccepted);
         await Task.Delay(TimeSpan.FromSeconds(1));
         Assert.Equal(2, watcher.Count("pulled "));
         Assert.Contains(watcher.Lines, l => l.Contains("pulling (.release.json changed)", StringComparison.Ordinal));

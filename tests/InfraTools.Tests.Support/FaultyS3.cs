@@ -137,6 +137,9 @@ public sealed class FaultyS3 : IDisposable
     public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
     public string Endpoint => $"http://127.0.0.1:{Port}";
 
+    /// <summary>TCP connections accepted so far: a client that keeps its connections warm opens no new one.</summary>
+    public int ConnectionsAccepted => _connections.Count;
+
     /// <summary>Every request received so far, in order.</summary>
     public IReadOnlyList<FaultRequest> Requests => _requests.ToArray();
 

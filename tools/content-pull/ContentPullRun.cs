@@ -13,8 +13,9 @@ namespace InfraTools.ContentPull;
 /// (every file renamed into DEST as it arrives) or in release mode (a new release built next to the current one and
 /// published by one rename of DEST/current: <see cref="ReleasePublisher"/>). When SOURCE has a release manifest
 /// (PREFIX/.release.json) the run mirrors exactly the set it names, and only if every object still is what it names.
+/// The watcher passes its own <c>sharedStore</c> so that its pulls keep the S3 connections warm.
 /// </summary>
-public sealed class ContentPullRun(ContentPullOptions options, ToolContext context) : IToolRun
+public sealed class ContentPullRun(ContentPullOptions options, ToolContext context, S3Store? sharedStore = null) : IToolRun
 {
     private readonly SyncStats _stats = new();
     private ReleaseDirectory? _releases;
@@ -46,7 +47,9 @@ public sealed class ContentPullRun(ContentPullOptions options, ToolContext conte
         if (!options.DryRun) Directories.Create(destination, options.Modes.Directory);
         using var state = SyncState.Open(stateDirectory, ContentPullCli.Tool, settings.Endpoint.ToString(), options.Source.Bucket, options.Source.Prefix, destination,
             options.DryRun, lockLocal: true, context.Log);
-        using var store = new S3Store(settings, options.Parallel);
+        using var owned = sharedStore is null ? new S3Store(settings, options.Parallel) : null;
+        var store = sharedStore ?? owned!;
+        var requestsBefore = store.RequestsSent;
 
         ISyncSide target;
         if (releaseMode)
@@ -85,7 +88,7 @@ public sealed class ContentPullRun(ContentPullOptions options, ToolContext conte
 
         using (Progress.Start(_stats, context.Common.Log))
             await session.RunAsync(plan, _stats, context.Stopping).ConfigureAwait(false);
-        context.Log.Debug("{Requests} S3 requests", store.RequestsSent);
+        context.Log.Debug("{Requests} S3 requests", store.RequestsSent - requestsBefore);
         var complete = _stats.Failed == 0 && plan.Skipped.Count == 0;
         Report.LogSync(context.Log, "pulled", options.Source.ToString(), "into", releaseMode ? Path.Join(destination, ReleaseDirectory.CurrentLinkName) : destination,
             _stats, "downloaded", complete);

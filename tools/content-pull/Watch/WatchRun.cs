@@ -39,6 +39,7 @@ public sealed class WatchRun(ContentPullOptions options, WatchOptions watch, Too
     private DateTimeOffset _metricsWritten = DateTimeOffset.MinValue;
     private long _lastPollStarted;
     private DeployEndpoints? _endpoints;
+    private S3Store? _store;
 
     // The loop writes the textfile itself, after every pull: the host's one-shot report does not apply.
     RunReport? IToolRun.Report => null;
@@ -57,7 +58,11 @@ public sealed class WatchRun(ContentPullOptions options, WatchOptions watch, Too
         if (server is not null) _log.Information("listening on {Endpoint} for POST /deploy, POST /notify, /health and /metrics{Secret}", server.Endpoint.ToString(),
             secret is null ? $" (no {DeploySecretVariable}: /deploy is off)" : "");
 
-        using var store = new S3Store(settings, 1);
+        // One client for polls and pulls: a pull starts on the connection the last poll kept open (no TCP or TLS
+        // handshake on the deploy path), and its parallel downloads reuse the previous pull's connections while
+        // they are pooled.
+        using var store = new S3Store(settings, options.Parallel);
+        _store = store;
         _log.Information("watching {Source}: polling {Key} every {Poll}, a full pull every {Resync}", options.Source.ToString(), key,
             Time.GoDuration.Format(watch.Poll), Time.GoDuration.Format(watch.Resync));
 
@@ -192,7 +197,7 @@ public sealed class WatchRun(ContentPullOptions options, WatchOptions watch, Too
             grace.CancelAfter(watch.StopGrace);
         });
         var pullContext = new ToolContext(context.Tool, context.Common, _log, context.Environment, grace.Token);
-        var pull = new ContentPullRun(options, pullContext);
+        var pull = new ContentPullRun(options, pullContext, _store);
         var success = false;
         try
         {
