@@ -39,7 +39,6 @@ public sealed class WatchRun(ContentPullOptions options, WatchOptions watch, Too
     private DateTimeOffset _metricsWritten = DateTimeOffset.MinValue;
     private long _lastPollStarted;
     private DeployEndpoints? _endpoints;
-    private S3Store? _store;
 
     // The loop writes the textfile itself, after every pull: the host's one-shot report does not apply.
     RunReport? IToolRun.Report => null;
@@ -62,7 +61,6 @@ public sealed class WatchRun(ContentPullOptions options, WatchOptions watch, Too
         // handshake on the deploy path), and its parallel downloads reuse the previous pull's connections while
         // they are pooled.
         using var store = new S3Store(settings, options.Parallel);
-        _store = store;
         _log.Information("watching {Source}: polling {Key} every {Poll}, a full pull every {Resync}", options.Source.ToString(), key,
             Time.GoDuration.Format(watch.Poll), Time.GoDuration.Format(watch.Resync));
 
@@ -81,7 +79,7 @@ public sealed class WatchRun(ContentPullOptions options, WatchOptions watch, Too
         {
             if (reason is not null)
             {
-                var ok = await PullAsync(reason, metricsPath).ConfigureAwait(false);
+                var ok = await PullAsync(store, reason, metricsPath).ConfigureAwait(false);
                 if (context.Stopping.IsCancellationRequested) break;
                 if (ok)
                 {
@@ -186,7 +184,7 @@ public sealed class WatchRun(ContentPullOptions options, WatchOptions watch, Too
     }
 
     /// <summary>One ordinary content-pull run; SIGTERM gives it --stop-grace to finish.</summary>
-    private async Task<bool> PullAsync(string reason, string? metricsPath)
+    private async Task<bool> PullAsync(S3Store store, string reason, string? metricsPath)
     {
         Interlocked.Increment(ref _pulls);
         _log.Information("pulling ({Reason})", reason);
@@ -197,7 +195,7 @@ public sealed class WatchRun(ContentPullOptions options, WatchOptions watch, Too
             grace.CancelAfter(watch.StopGrace);
         });
         var pullContext = new ToolContext(context.Tool, context.Common, _log, context.Environment, grace.Token);
-        var pull = new ContentPullRun(options, pullContext, _store);
+        var pull = new ContentPullRun(options, pullContext, store);
         var success = false;
         try
         {
