@@ -264,7 +264,7 @@ class Bench:
         polls1 = self.metric(port, "content_pull_watch_polls")
         hwm = self.status(watcher.pid, "VmHWM")
         anon, file = self.status(watcher.pid, "RssAnon"), self.status(watcher.pid, "RssFile")
-        binary = self.mapped_kib(watcher.pid, Path(self.args.bin).resolve())
+        binary = self.mapped_kib(watcher.pid, self.bin.resolve())  # the copy the watcher runs, not --bin
         with open(rgw_log, "rb") as f:
             f.seek(offset)
             new = f.read().decode(errors="replace")
