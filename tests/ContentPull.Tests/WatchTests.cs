@@ -46,17 +46,7 @@ public sealed class Watcher : IDisposable
 
     public void Signal(int signal) => Assert.Equal(0, InfraTools.Interop.Libc.Kill(_process.Id, signal));
 
-    /// <summary>Sends <paramref name="signal"/> over and over (at most <paramref name="most"/> times) until the process exited.</summary>
-    public int SignalUntilExited(int signal, int most)
-    {
-        var sent = 0;
-        while (sent < most && !_process.HasExited && InfraTools.Interop.Libc.Kill(_process.Id, signal) == 0)
-        {
-            sent++;
-            Thread.SpinWait(100);
-        }
-        return sent;
-    }
+    public int SignalUntilExited(int signal, int most) => ProcessRunner.SignalUntilExited(_process, signal, most);
 
     public async Task<int> ExitAsync(TimeSpan timeout)
     {

@@ -96,6 +96,8 @@ public sealed partial class CronRun : IAsyncDisposable
         if (kill(_process.Id, signal) != 0) throw new InvalidOperationException($"kill({_process.Id}, {signal}) failed");
     }
 
+    public int SignalUntilExited(int signal, int most) => ProcessRunner.SignalUntilExited(_process, signal, most);
+
     public async Task<int> WaitForExitAsync(TimeSpan? timeout = null)
     {
         using var cts = new CancellationTokenSource(timeout ?? DefaultWait);

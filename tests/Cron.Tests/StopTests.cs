@@ -71,4 +71,22 @@ public class StopTests
         Assert.Contains(cron.Logs, l => l.Message == "second stop signal: sending SIGTERM to the job's process group");
         Assert.Contains(cron.Logs, l => l.Message == "error running command: signal: terminated");
     }
+
+    [Fact]
+    public async Task Stop_signals_after_the_first_do_not_kill_a_cron_that_is_exiting()
+    {
+        // timeout(1) signals the child and then its process group: the second SIGTERM can arrive after cron
+        // stopped cleanly, when its handlers used to be gone (the default action then ended it with 143).
+        using var dir = new TempDir("cron-stop");
+        var crontab = dir.Write("crontab", "0 0 1 1 * echo never\n");
+        for (var round = 1; round <= 5; round++)
+        {
+            await using var cron = CronRun.Start(["-debug", crontab], Utc);
+            await cron.WaitForAsync("job will run next");
+            var sent = cron.SignalUntilExited(CronRun.SIGTERM, 200_000);
+            Assert.True(sent >= 1, $"round {round}: no SIGTERM was sent");
+            Assert.True(await cron.WaitForExitAsync() == 0, $"round {round} ({sent} SIGTERMs):\n{cron.Output}");
+            Assert.Equal("exiting", cron.Logs[^1].Message);
+        }
+    }
 }

@@ -39,6 +39,22 @@ public static class ProcessRunner
         return info;
     }
 
+    /// <summary>
+    /// Sends <paramref name="signal"/> over and over (at most <paramref name="most"/> times) until the process
+    /// exited; returns how many were sent. Stands for timeout(1), whose second signal (to the process group)
+    /// can arrive at any moment of the shutdown.
+    /// </summary>
+    public static int SignalUntilExited(Process process, int signal, int most)
+    {
+        var sent = 0;
+        while (sent < most && !process.HasExited && InfraTools.Interop.Libc.Kill(process.Id, signal) == 0)
+        {
+            sent++;
+            Thread.SpinWait(100);
+        }
+        return sent;
+    }
+
     public static async Task<ProcessResult> RunAsync(string file, IEnumerable<string> args, IReadOnlyDictionary<string, string?>? environment = null,
         string? stdin = null, TimeSpan? timeout = null, string? workingDirectory = null)
     {

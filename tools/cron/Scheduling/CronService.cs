@@ -48,6 +48,7 @@ public sealed class CronService : IDisposable
     private readonly object _gate = new();
     private readonly Dictionary<string, JobState> _jobs = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _wake = new(0);
+    private bool _disposed; // under _gate
     private readonly CancellationTokenSource _stopping = new();
     private readonly TaskCompletionSource _forceStop = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private string? _stopSignal;
@@ -76,25 +77,31 @@ public sealed class CronService : IDisposable
     public bool Healthy => !_stopping.IsCancellationRequested;
 
     /// <summary>SIGTERM, SIGINT, SIGQUIT: stop after the running jobs (a second signal ends the grace period at once).</summary>
+    /// <remarks>After <see cref="Dispose"/> a request is ignored: a late signal may arrive while the process exits.</remarks>
     public void RequestStop(string signalName)
     {
         lock (_gate)
         {
+            if (_disposed) return;
             if (_stopSignal is not null)
             {
                 _forceStop.TrySetResult();
                 return;
             }
             _stopSignal = signalName;
+            _wake.Release();
         }
-        _wake.Release();
     }
 
     /// <summary>SIGUSR2 (always reloads) or a file change seen by -inotify (reloads if the content changed).</summary>
     public void RequestReload(string reason)
     {
-        lock (_gate) _reloadReason ??= reason;
-        _wake.Release();
+        lock (_gate)
+        {
+            if (_disposed) return;
+            _reloadReason ??= reason;
+            _wake.Release();
+        }
     }
 
     public const string FileChangedReason = "crontab file changed";
@@ -618,6 +625,7 @@ public sealed class CronService : IDisposable
 
     public void Dispose()
     {
+        lock (_gate) _disposed = true;
         _children.Dispose();
         _stopping.Dispose();
         _wake.Dispose();
