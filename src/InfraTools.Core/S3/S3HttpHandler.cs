@@ -94,58 +94,29 @@ public sealed class S3HttpHandler(S3Settings settings, HttpMessageHandler inner)
         request.Method == HttpMethod.Get && request.RequestUri?.Query.Contains("list-type=2", StringComparison.Ordinal) == true;
 
     /// <summary>
-    /// A listing is used to decide what to delete, so it must be a whole S3 listing: a web server or proxy at the
-    /// endpoint URL answers with 200 and a page, which Minio reads as an empty bucket; a page that says it is
-    /// truncated but gives no continuation token (or the token it was asked with) would end the listing early
-    /// or never. Each is an error here, and the run deletes nothing.
+    /// Set on a listing request whose caller checks the page itself with <see cref="ListingPage"/> as it reads
+    /// it (the ranged listing of <see cref="S3Store"/>), so that the page is walked once, not twice.
+    /// </summary>
+    internal static readonly HttpRequestOptionsKey<bool> CheckedByCaller = new("InfraTools.ListingCheckedByCaller");
+
+    /// <summary>
+    /// A listing is used to decide what to delete, so it must be a whole S3 listing (<see cref="ListingPage"/>
+    /// says when it is not); if it is not, this is an error here, and the run deletes nothing.
     /// </summary>
     private async Task EnsureCompleteS3ListingAsync(HttpResponseMessage response, HttpRequestMessage request, S3Request what, CancellationToken cancellationToken)
     {
+        if (request.Options.TryGetValue(CheckedByCaller, out var checkedByCaller) && checkedByCaller) return;
         await response.Content.LoadIntoBufferAsync(cancellationToken).ConfigureAwait(false);
         var body = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false); // a copy: Minio reads the buffer after us
-        bool? truncated = null;
-        string? next = null;
-        var isListing = false;
         try
         {
-            using var reader = XmlReader.Create(new MemoryStream(body), new XmlReaderSettings
-            {
-                DtdProcessing = DtdProcessing.Prohibit, IgnoreComments = true, IgnoreProcessingInstructions = true, IgnoreWhitespace = true,
-            });
-            if (reader.MoveToContent() == XmlNodeType.Element && reader.LocalName == "ListBucketResult")
-            {
-                isListing = true;
-                reader.Read();
-                while (!reader.EOF)
-                {
-                    // ReadElementContentAsString moves to the next node itself: read on only when nothing was consumed.
-                    var top = reader.NodeType == XmlNodeType.Element && reader.Depth == 1;
-                    if (top && reader.LocalName == "IsTruncated") truncated = reader.ReadElementContentAsString().Trim() == "true";
-                    else if (top && reader.LocalName == "NextContinuationToken") next = reader.ReadElementContentAsString();
-                    else if (top) reader.Skip();
-                    else reader.Read();
-                }
-            }
+            ListingPage.Read(new MemoryStream(body), response.Content.Headers.ContentType?.MediaType, ContinuationTokenOf(request), readObjects: false,
+                what.Where, settings.EndpointText);
         }
-        catch (XmlException)
-        {
-            // Not XML at all: reported below.
-        }
-        if (!isListing)
-        {
-            var contentType = response.Content.Headers.ContentType?.MediaType ?? "no content type";
-            response.Dispose();
-            throw new StoreException(StoreErrorKind.UnexpectedAnswer,
-                $"the server at {settings.EndpointText} answered a bucket listing with something that is not an S3 listing ({contentType}): check that S3_ENDPOINT is the S3 service's URL, not a web site or proxy");
-        }
-        if (truncated != true) return;
-        var asked = ContinuationTokenOf(request);
-        if (string.IsNullOrEmpty(next) || next == asked)
+        catch (StoreException)
         {
             response.Dispose();
-            var problem = string.IsNullOrEmpty(next) ? "but gave no continuation token for the rest" : "but gave the same continuation token again";
-            throw new StoreException(StoreErrorKind.UnexpectedAnswer,
-                $"the listing of {what.Where} from {settings.EndpointText} is incomplete: the server said more keys follow {problem}; an incomplete listing is never used (nothing was deleted)");
+            throw;
         }
     }
 

@@ -1,8 +1,6 @@
 using System.Globalization;
-using System.Net;
 using System.Runtime.CompilerServices;
 using System.Text;
-using System.Xml;
 using InfraTools.Storage;
 
 namespace InfraTools.S3;
@@ -102,10 +100,8 @@ public sealed partial class S3Store
         }
     }
 
-    private sealed record ListPage(List<StoredObject> Objects, string? NextToken);
-
     /// <summary>One ListObjectsV2 page: from the start of the prefix, after <paramref name="startAfter"/>, or where <paramref name="token"/> says.</summary>
-    private async Task<ListPage> ListPageAsync(string bucket, string prefix, string? startAfter, string? token, CancellationToken cancellationToken)
+    private async Task<ListingPage> ListPageAsync(string bucket, string prefix, string? startAfter, string? token, CancellationToken cancellationToken)
     {
         var query = new StringBuilder("list-type=2&encoding-type=url&max-keys=").Append(PageKeys.ToString(CultureInfo.InvariantCulture))
             .Append("&prefix=").Append(Uri.EscapeDataString(prefix));
@@ -115,84 +111,17 @@ public sealed partial class S3Store
         try
         {
             using var request = new HttpRequestMessage(HttpMethod.Get, SigV4.Presign(HttpMethod.Get, uri, Settings, DateTime.UtcNow, TimeSpan.FromHours(1)));
+            // S3HttpHandler turns error answers into StoreExceptions; whether the page is a whole listing is
+            // checked here, in the same walk that reads its objects.
+            request.Options.Set(S3HttpHandler.CheckedByCaller, true);
             Interlocked.Increment(ref _rangeRequests);
-            // S3HttpHandler turned error answers into StoreExceptions and refused what is not a whole S3 listing.
             using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
-            // The handler's guard buffered the page: this reads that buffer, no copy.
-            await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-            return ParsePage(body);
-        }
-        catch (XmlException ex)
-        {
-            throw new StoreException(StoreErrorKind.UnexpectedAnswer,
-                $"the listing of s3://{bucket}/{prefix} from {Settings.EndpointText} is not valid XML ({ex.Message}); an incomplete listing is never used (nothing was deleted)", ex);
+            await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false); // the buffered page, no copy
+            return ListingPage.Read(body, response.Content.Headers.ContentType?.MediaType, token, readObjects: true, $"s3://{bucket}/{prefix}", Settings.EndpointText);
         }
         catch (Exception ex) when (IsTranslatable(ex, cancellationToken))
         {
             throw Translate(ex, bucket, prefix, "list");
         }
-    }
-
-    private static readonly XmlReaderSettings ReaderSettings = new()
-    {
-        DtdProcessing = DtdProcessing.Prohibit, IgnoreComments = true, IgnoreProcessingInstructions = true, IgnoreWhitespace = true,
-    };
-
-    /// <summary>The objects of a page (keys URL-decoded when the page says it encoded them) and its continuation token if it is truncated.</summary>
-    private static ListPage ParsePage(Stream body)
-    {
-        var objects = new List<StoredObject>(PageSize);
-        var (truncated, next, urlEncoded) = (false, (string?)null, false);
-        using var reader = XmlReader.Create(body, ReaderSettings);
-        reader.MoveToContent();
-        reader.Read();
-        while (!reader.EOF)
-        {
-            if (reader.NodeType != XmlNodeType.Element || reader.Depth != 1)
-            {
-                reader.Read();
-                continue;
-            }
-            switch (reader.LocalName)
-            {
-                case "IsTruncated": truncated = reader.ReadElementContentAsString().Trim() == "true"; break;
-                case "NextContinuationToken": next = reader.ReadElementContentAsString(); break;
-                case "EncodingType": urlEncoded = reader.ReadElementContentAsString().Trim() == "url"; break;
-                case "Contents": objects.Add(ReadContents(reader)); break;
-                default: reader.Skip(); break;
-            }
-        }
-        if (urlEncoded)
-            for (var i = 0; i < objects.Count; i++) objects[i] = objects[i] with { Key = WebUtility.UrlDecode(objects[i].Key) };
-        // S3HttpHandler already refused a truncated page without a new token (EnsureCompleteS3ListingAsync).
-        return new ListPage(objects, truncated ? next : null);
-    }
-
-    private static StoredObject ReadContents(XmlReader reader)
-    {
-        var (key, size, etag, modified) = ("", 0L, "", (string?)null);
-        using (var contents = reader.ReadSubtree())
-        {
-            contents.Read();
-            contents.Read();
-            while (!contents.EOF)
-            {
-                if (contents.NodeType != XmlNodeType.Element)
-                {
-                    contents.Read();
-                    continue;
-                }
-                switch (contents.LocalName)
-                {
-                    case "Key": key = contents.ReadElementContentAsString(); break;
-                    case "Size": size = long.Parse(contents.ReadElementContentAsString().Trim(), CultureInfo.InvariantCulture); break;
-                    case "ETag": etag = ObjectChecksum.Normalize(contents.ReadElementContentAsString()); break;
-                    case "LastModified": modified = contents.ReadElementContentAsString(); break;
-                    default: contents.Skip(); break;
-                }
-            }
-        }
-        reader.Read(); // past </Contents>
-        return new StoredObject(key, size, etag, ParseTimestamp(modified));
     }
 }

@@ -119,7 +119,7 @@ public sealed partial class S3Store : IObjectStore
             await foreach (var item in _minio.ListObjectsEnumAsync(args, cancellationToken).WithCancellation(cancellationToken).ConfigureAwait(false))
             {
                 if (item.IsDir) continue;
-                await writer.WriteAsync(new StoredObject(item.Key, (long)item.Size, ObjectChecksum.Normalize(item.ETag), ParseTimestamp(item.LastModified)),
+                await writer.WriteAsync(new StoredObject(item.Key, (long)item.Size, ObjectChecksum.Normalize(item.ETag), ListingPage.Timestamp(item.LastModified)),
                     cancellationToken).ConfigureAwait(false);
             }
         }
@@ -275,11 +275,6 @@ public sealed partial class S3Store : IObjectStore
         return new ObjectInfo(key, size, ObjectChecksum.Normalize(response.Headers.ETag?.Tag),
             content.LastModified ?? DateTimeOffset.UnixEpoch, content.ContentType?.ToString(), metadata);
     }
-
-    private static DateTimeOffset ParseTimestamp(string? text) =>
-        DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var value)
-            ? value
-            : DateTimeOffset.UnixEpoch;
 
     private static bool IsTranslatable(Exception ex, CancellationToken cancellationToken) =>
         ex is not StoreException && !(ex is OperationCanceledException && cancellationToken.IsCancellationRequested);
