@@ -201,4 +201,24 @@ public class SyncPlannerTests
             Assert.Throws<RefusedException>(() => SafetyPolicy.Check(plan, new SafetyOptions(EmptySourceRule.Allow, false, 1), LocalTarget, "s", "t")).Message);
         SafetyPolicy.Check(plan, new SafetyOptions(EmptySourceRule.Allow, false, 2), LocalTarget, "s", "t");
     }
+
+    [Fact]
+    public void Transfers_unchanged_files_and_deletes_come_in_ordinal_path_order_whatever_order_the_listings_had()
+    {
+        // U+E000 sorts before U+1F600 in UTF-8 (a bucket's key order) but after it in UTF-16 (ordinal: the
+        // surrogate D83D); the other keys are given out of order.
+        string[] keys = ["z.html", "a/\U0001F600.html", "a/\uE000.html", "m.html", "a/b.html"];
+        var unchanged = keys.Select(k => (k, 10L, ETag)).ToArray();
+        var remote = Remote([.. unchanged, ("new/2.html", 10L, ETag), ("new/1.html", 10L, ETag)]);
+        var local = Local([.. keys.Select(k => (k, 10L)), ("old/y.html", 1L), ("old/x.html", 1L), ("b.html", 1L)]);
+        var manifest = new TestManifest(keys.Select(k => (k, new ManifestEntry(10, ETag, LocalTime))).ToArray());
+
+        var plan = Pull(remote, local, manifest);
+
+        string[] ordinal = [.. keys.Order(StringComparer.Ordinal)];
+        Assert.Equal(["a/b.html", "a/\U0001F600.html", "a/\uE000.html", "m.html", "z.html"], ordinal);
+        Assert.Equal(ordinal, plan.Unchanged.Select(f => f.Path));
+        Assert.Equal(["new/1.html", "new/2.html"], plan.Transfers.Select(t => t.Source.Path));
+        Assert.Equal(["b.html", "old/x.html", "old/y.html"], plan.DeleteFiles);
+    }
 }

@@ -42,7 +42,7 @@ public static class SyncPlanner
         var checks = new List<Check>();
         var unchanged = new List<SyncFile>();
         var sourceFiles = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var file in source.Files.Values.OrderBy(f => f.Path, StringComparer.Ordinal))
+        foreach (var file in InPathOrder(source.Files))
         {
             if (KeyPaths.CheckRelativePath(file.Path) is { } problem)
             {
@@ -82,8 +82,10 @@ public static class SyncPlanner
         var deleteDirectories = new List<string>();
         if (delete)
         {
-            foreach (var path in target.Files.Keys.Concat(target.Others.Keys).Order(StringComparer.Ordinal))
+            // Filtered, then sorted: the deletes are usually few, the target's files many.
+            foreach (var path in target.Files.Keys.Concat(target.Others.Keys))
                 if (!sourceFiles.Contains(path) && Below(path, unknown) is null) deleteFiles.Add(path);
+            deleteFiles.Sort(StringComparer.Ordinal);
             foreach (var path in target.Directories.OrderByDescending(d => d.Count(c => c == '/')).ThenByDescending(d => d, StringComparer.Ordinal))
                 if (!directories.Contains(path) && Below(path, unknown) is null) deleteDirectories.Add(path);
         }
@@ -104,6 +106,22 @@ public static class SyncPlanner
             TargetFiles = target.Files.Count,
             SourceFiles = sourceFiles,
         };
+    }
+
+    /// <summary>The files in ordinal path order. A bucket lists in key order, which is that order but for rare keys, so the sort is often skipped.</summary>
+    private static SyncFile[] InPathOrder(IReadOnlyDictionary<string, SyncFile> files)
+    {
+        var sorted = new SyncFile[files.Count];
+        var paths = new string[files.Count];
+        var (i, inOrder) = (0, true);
+        foreach (var file in files.Values)
+        {
+            if (i > 0 && inOrder && string.CompareOrdinal(paths[i - 1], file.Path) > 0) inOrder = false;
+            (sorted[i], paths[i]) = (file, file.Path);
+            i++;
+        }
+        if (!inOrder) Array.Sort(paths, sorted, StringComparer.Ordinal);
+        return sorted;
     }
 
     private static void AddParents(HashSet<string> directories, string path)
