@@ -43,7 +43,11 @@ public sealed class CronRun(CronOptions options, ToolContext context) : IToolRun
         else if (settings.ReapOrphans) log.Debug("process reaping disabled, not pid 1");
 
         // Registered before the crontab is read, so that a signal during start-up is not lost.
-        var signals = new CronSignals(service);
+        var signals = new SignalHandlers();
+        signals.OnStop(PosixSignal.SIGTERM, _ => service.RequestStop("terminated"));
+        signals.OnStop(PosixSignal.SIGINT, _ => service.RequestStop("interrupt"));
+        signals.OnStop(PosixSignal.SIGQUIT, _ => service.RequestStop("quit"));
+        signals.On((PosixSignal)Libc.SIGUSR2, _ => service.RequestReload("received user defined signal 2"));
         try
         {
             return await RunServiceAsync(service, log, path, metrics, metricsPath).ConfigureAwait(false);
@@ -88,47 +92,6 @@ public sealed class CronRun(CronOptions options, ToolContext context) : IToolRun
         await writing.ConfigureAwait(false);
         if (fileWriter is not null) await fileWriter.WriteAsync().ConfigureAwait(false);
         return exitCode;
-    }
-
-    /// <summary>
-    /// cron's signal handlers. A stop signal often comes twice (timeout(1) signals the child, then its process
-    /// group), and the second may arrive after the run ended: once a stop signal arrived the handlers stay
-    /// registered until the process exits and absorb it, instead of the default action killing a cron that
-    /// stopped cleanly (143). The service ignores requests once disposed.
-    /// </summary>
-    private sealed class CronSignals
-    {
-        private readonly PosixSignalRegistration[] _registrations;
-        private int _stopped;
-
-        public CronSignals(CronService service)
-        {
-            _registrations =
-            [
-                PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => Stop(c, service, "terminated")),
-                PosixSignalRegistration.Create(PosixSignal.SIGINT, c => Stop(c, service, "interrupt")),
-                PosixSignalRegistration.Create(PosixSignal.SIGQUIT, c => Stop(c, service, "quit")),
-                PosixSignalRegistration.Create((PosixSignal)Libc.SIGUSR2, c =>
-                {
-                    c.Cancel = true;
-                    service.RequestReload("received user defined signal 2");
-                }),
-            ];
-        }
-
-        private void Stop(PosixSignalContext context, CronService service, string name)
-        {
-            context.Cancel = true;
-            Volatile.Write(ref _stopped, 1);
-            service.RequestStop(name);
-        }
-
-        /// <summary>The run is over: the handlers go unless a stop signal arrived (then they stay until exit).</summary>
-        public void Release()
-        {
-            if (Volatile.Read(ref _stopped) != 0) return;
-            foreach (var registration in _registrations) registration.Dispose();
-        }
     }
 
     /// <summary>-test: 0 and "crontab is valid", or each bad line with its number and 1. With --next-runs, the coming run times.</summary>

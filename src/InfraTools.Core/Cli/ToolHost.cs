@@ -118,13 +118,16 @@ public static class ToolHost
         var signal = 0;
         void OnSignal(PosixSignalContext context)
         {
-            context.Cancel = true;
             if (Interlocked.CompareExchange(ref signal, (int)context.Signal, 0) == 0) stopping.Cancel();
         }
         var context = new ToolContext(tool, common, log, Environment.GetEnvironmentVariable, stopping.Token);
         var run = create(options, context);
-        var sigint = host.StopSignalsCancel ? PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal) : null;
-        var sigterm = host.StopSignalsCancel ? PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal) : null;
+        var signals = new SignalHandlers();
+        if (host.StopSignalsCancel)
+        {
+            signals.OnStop(PosixSignal.SIGINT, OnSignal);
+            signals.OnStop(PosixSignal.SIGTERM, OnSignal);
+        }
         string? metricsPath = null;
         var exitCode = ExitCodes.Failure;
         try
@@ -150,14 +153,7 @@ public static class ToolHost
         {
             // The one place metrics are written: after every run that got past its command line, also a failed one.
             if (run.Report is { } report) await report.WriteAsync(metricsPath, exitCode == ExitCodes.Ok, log).ConfigureAwait(false);
-            // A stop signal often comes twice: timeout(1) signals the child, then its process group. Once one
-            // arrived the handlers stay registered until the process exits, so that a second one arriving after
-            // the run ended is absorbed, instead of killing the stopped process with the default action (143).
-            if (Volatile.Read(ref signal) == 0)
-            {
-                sigint?.Dispose();
-                sigterm?.Dispose();
-            }
+            signals.Release(); // kept until exit if a stop signal arrived: a second one must not kill the stopped process
         }
     }
 
