@@ -14,6 +14,8 @@
 # in pieces then waits for the client's ACK, which Linux delays by up to 40 ms unless the client asks for quick
 # ACKs (our tools do, s3cmd and rclone do not). That is the setting of issue 7's reference numbers
 # (bench/run.sh --server-latency).
+# S3_TEST_PORT=PORT fixes radosgw's port; S3_TEST_MON_PORT=PORT is the first port the mon tries (a port that
+# turns out taken is replaced, which is what the tests use it to prove).
 # Stop it with scripts/s3-server-stop.sh [STATE_DIR]; it stops exactly the pids recorded here.
 set -euo pipefail
 
@@ -56,20 +58,27 @@ mkdir -p "$state"/{mon,osd,run,log}
 state=$(cd "$state" && pwd)
 
 port_free() { ! (exec 3<>"/dev/tcp/${2:-127.0.0.1}/$1") 2>/dev/null; }
+# Ports come from below the kernel's ephemeral range: an outgoing connection (of any test running beside us)
+# takes its local port from that range, where a connect probe finds nothing listening and yet bind(2) fails
+# with EADDRINUSE. That happened in CI (mon on 46536). Two starts racing for the same port remain possible,
+# so a daemon that could not bind is started again on another port (start_mon, start_rgw).
+read -r ephemeral_low _ < /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || ephemeral_low=32768
+(( ephemeral_low > 12000 )) || ephemeral_low=32768
 pick_port() {
   local p
   for _ in $(seq 1 200); do
-    p=$(( 20000 + RANDOM % 30000 ))
+    p=$(( 10000 + RANDOM % (ephemeral_low - 10000) ))
     if port_free "$p" && port_free "$p" "$address"; then echo "$p"; return 0; fi
   done
   log "no free port found"; return 1
 }
-mon_port=$(pick_port)
+mon_port=${S3_TEST_MON_PORT:-$(pick_port)}
 s3_port=${S3_TEST_PORT:-$(pick_port)}
 fsid=$(cat /proc/sys/kernel/random/uuid)
 tcp_nodelay=" tcp_nodelay=1"
 [[ "${S3_TEST_TCP_NODELAY:-1}" == 0 ]] && tcp_nodelay=""
 
+write_conf() {
 cat > "$state/ceph.conf" <<CONF
 [global]
 fsid = $fsid
@@ -119,11 +128,10 @@ rgw data = $state/rgw
 rgw enable usage log = false
 rgw max chunk size = 4194304
 CONF
+}
 
 conf=$state/ceph.conf
 ceph-authtool --create-keyring "$state/keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null
-monmaptool --create --add a "v2:127.0.0.1:$mon_port" --fsid "$fsid" "$state/monmap" >/dev/null
-ceph-mon -c "$conf" -i a --mkfs --monmap "$state/monmap" --keyring "$state/keyring"
 
 start_daemon() { # name command...
   local name=$1; shift
@@ -152,9 +160,34 @@ fail() {
 }
 
 : > "$state/pids"
-start_daemon mon ceph-mon -c "$conf" -i a -f
 ceph_cli() { timeout 20 ceph -c "$conf" --connect-timeout 10 "$@"; }
-wait_for 30 "ceph-mon" ceph_cli mon stat || fail "ceph-mon did not start"
+daemon_pid() { awk -v n="$1" '$1 == n { print $2 }' "$state/pids"; }
+daemon_alive() { local pid; pid=$(daemon_pid "$1"); [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; }
+forget_daemon() { # name: stops it (if still running) and drops it from the pids file
+  local pid; pid=$(daemon_pid "$1")
+  if [[ -n "$pid" ]]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  sed -i "/^$1 /d" "$state/pids"
+}
+bind_failed() { grep -qs "Address already in use" "$@"; }
+mon_settled() { ceph_cli mon stat || ! daemon_alive mon; }
+start_mon() { # up to 3 ports: a port taken between pick_port and bind(2) costs one more try, not the run
+  local attempt
+  for attempt in 1 2 3; do
+    write_conf
+    monmaptool --create --clobber --add a "v2:127.0.0.1:$mon_port" --fsid "$fsid" "$state/monmap" >/dev/null
+    rm -rf "$state/mon" && mkdir -p "$state/mon"
+    ceph-mon -c "$conf" -i a --mkfs --monmap "$state/monmap" --keyring "$state/keyring"
+    : > "$state/log/mon.a.log"
+    start_daemon mon ceph-mon -c "$conf" -i a -f
+    wait_for 30 "ceph-mon" mon_settled && daemon_alive mon && ceph_cli mon stat >/dev/null 2>&1 && return 0
+    bind_failed "$state/log/mon.a.log" "$state/log/mon.out" || return 1
+    forget_daemon mon
+    log "ceph-mon could not bind 127.0.0.1:$mon_port (taken since it was picked); trying another port"
+    mon_port=$(pick_port)
+  done
+  return 1
+}
+start_mon || fail "ceph-mon did not start"
 
 osd_uuid=$(cat /proc/sys/kernel/random/uuid)
 osd_id=$(ceph_cli osd new "$osd_uuid")
@@ -166,8 +199,23 @@ wait_for 60 "ceph-osd" osd_up || fail "ceph-osd did not come up"
 radosgw-admin -c "$conf" -n client.rgw user create --uid=infratools --display-name="infra-tools tests" \
   --access-key="$access_key" --secret-key="$secret_key" >/dev/null 2>"$state/log/user-create.err" \
   || fail "radosgw-admin user create failed (see $state/log/user-create.err)"
-start_daemon rgw radosgw -c "$conf" -n client.rgw -f
-wait_for 60 "radosgw" s3_up "$address:$s3_port" || fail "radosgw did not answer on $address:$s3_port"
+rgw_settled() { s3_up "$address:$s3_port" || ! daemon_alive rgw; }
+start_rgw() { # like start_mon; a port the caller chose (S3_TEST_PORT) is not replaced
+  local attempt
+  for attempt in 1 2 3; do
+    write_conf
+    : > "$state/log/rgw.out"; : > "$state/log/client.rgw.log"
+    start_daemon rgw radosgw -c "$conf" -n client.rgw -f
+    # alive after answering: a radosgw that lost the port exits, and what answered was someone else's
+    wait_for 60 "radosgw" rgw_settled && sleep 0.2 && daemon_alive rgw && s3_up "$address:$s3_port" && return 0
+    bind_failed "$state/log/client.rgw.log" "$state/log/rgw.out" && [[ -z "${S3_TEST_PORT:-}" ]] || return 1
+    forget_daemon rgw
+    log "radosgw could not bind $address:$s3_port (taken since it was picked); trying another port"
+    s3_port=$(pick_port)
+  done
+  return 1
+}
+start_rgw || fail "radosgw did not answer on $address:$s3_port"
 
 umask 077
 cat > "$state/env" <<ENV
