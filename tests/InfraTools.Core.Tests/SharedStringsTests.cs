@@ -33,6 +33,15 @@ public class SharedStringsTests
         Assert.Same(two, bucket.Files[two].Path);
         Assert.Equal(InMemoryObjectStore.ETagOf("two"u8.ToArray()), bucket.Files[two].ETag); // another ETag: the object's own
         Assert.NotSame(one, plain.Files[one].Path);
+        // No key string per object: the side's one prefix string, and the name a message shows is still the key.
+        Assert.NotEmpty(bucket.Files.Values);
+        foreach (var file in bucket.Files.Values.Concat(plain.Files.Values))
+        {
+            Assert.Null(file.Key);
+            Assert.Equal("p/", file.KeyPrefix);
+            Assert.Equal("p/" + file.Path, file.Name);
+        }
+        Assert.Same(bucket.Files[one].KeyPrefix, bucket.Files[two].KeyPrefix);
 
         var local = await new LocalSide(dir.Path, FileModes.Private, new GlobFilter([]), TempNames.Process, known: manifest).ListAsync(CancellationToken.None);
         Assert.Equal(["a/one.html", "two.html"], local.Files.Keys.Order(StringComparer.Ordinal));

@@ -32,7 +32,7 @@ public sealed class BucketSide(IObjectStore store, string bucket, string prefix,
 
     public async Task<SideListing> ListAsync(CancellationToken cancellationToken)
     {
-        var listing = new SideListing();
+        var listing = new SideListing(known?.Count ?? 0);
         var items = listed?.ToAsyncEnumerable()
             ?? (known is null ? store.ListAsync(bucket, prefix, cancellationToken) : store.ListAsync(bucket, prefix, known.Paths(), cancellationToken));
         await foreach (var item in items.ConfigureAwait(false))
@@ -56,7 +56,7 @@ public sealed class BucketSide(IObjectStore store, string bucket, string prefix,
             var etag = item.ETag;
             if (known is not null && known.TryShare(relative, out var shared, out var entry))
                 (relative, etag) = (shared, entry.ETag == etag ? entry.ETag : etag);
-            listing.Files[relative] = new SyncFile(relative, item.Size, etag, null, item.LastModified, item.Key);
+            listing.Files[relative] = new SyncFile(relative, item.Size, etag, null, item.LastModified) { KeyPrefix = prefix };
         }
         return listing;
     }

@@ -34,7 +34,7 @@ public sealed class LocalSide(string root, FileModes modes, GlobFilter exclude, 
 
     public Task<SideListing> ListAsync(CancellationToken cancellationToken) => Task.Run(() =>
     {
-        var listing = new SideListing();
+        var listing = new SideListing(known?.Count ?? 0);
         var tree = LocalTree.Scan(_root, exclude, isLeftover, (path, file) =>
         {
             var shared = known.Share(path); // the manifest's string: the scan's copy is garbage at once

@@ -26,6 +26,9 @@ public interface IReadOnlyManifest
 
     /// <summary>Every path it has an entry for, in no order (a copy).</summary>
     string[] Paths() => [];
+
+    /// <summary>How many entries it has: the listings of a run are sized by it (a dictionary grown by doubling from empty is ~40 % empty slots at 100,000 entries, and leaves the smaller ones behind as garbage).</summary>
+    int Count => 0;
 }
 
 /// <summary>How the sides use a manifest's strings (<see cref="IReadOnlyManifest.TryShare"/>).</summary>
@@ -84,6 +87,11 @@ public sealed class Manifest : IReadOnlyManifest
         lock (_entries) return [.. _entries.Keys];
     }
 
+    public int Count
+    {
+        get { lock (_entries) return _entries.Count; }
+    }
+
     internal void Set(string relativePath, ManifestEntry entry)
     {
         lock (_entries)
@@ -123,31 +131,48 @@ public sealed class Manifest : IReadOnlyManifest
     /// </remarks>
     internal static Manifest Load(string path)
     {
-        var entries = new Dictionary<string, ManifestEntry>(StringComparer.Ordinal);
-        StreamReader reader;
+        FileStream file;
         try
         {
-            reader = new StreamReader(path, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, new FileStreamOptions { BufferSize = 64 * 1024 });
+            file = new FileStream(path, new FileStreamOptions { BufferSize = 0 });
         }
         catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
         {
-            return new Manifest(entries);
+            return new Manifest();
         }
-        using (reader)
+        using var reader = new StreamReader(file, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, 64 * 1024);
+        // Sized by a count of its lines first: one pass over bytes that are then in the page cache anyway.
+        var lines = CountLines(file);
+        if (reader.ReadLine() != Header) return new Manifest();
+        var entries = new Dictionary<string, ManifestEntry>(lines, StringComparer.Ordinal);
+        while (reader.ReadLine() is { } line)
         {
-            if (reader.ReadLine() != Header) return new Manifest(entries);
-            while (reader.ReadLine() is { } line)
-            {
-                var rest = line.AsSpan();
-                if (!NextField(ref rest, out var relative) || !NextField(ref rest, out var sizeText) || !NextField(ref rest, out var etag)
-                    || rest.Contains('\t')
-                    || !long.TryParse(sizeText, NumberStyles.None, CultureInfo.InvariantCulture, out var size)
-                    || !long.TryParse(rest, NumberStyles.None, CultureInfo.InvariantCulture, out var ticks))
-                    continue;
-                entries[relative.ToString()] = new ManifestEntry(size, etag.ToString(), new DateTime(ticks, DateTimeKind.Utc));
-            }
+            var rest = line.AsSpan();
+            if (!NextField(ref rest, out var relative) || !NextField(ref rest, out var sizeText) || !NextField(ref rest, out var etag)
+                || rest.Contains('\t')
+                || !long.TryParse(sizeText, NumberStyles.None, CultureInfo.InvariantCulture, out var size)
+                || !long.TryParse(rest, NumberStyles.None, CultureInfo.InvariantCulture, out var ticks))
+                continue;
+            entries[relative.ToString()] = new ManifestEntry(size, etag.ToString(), new DateTime(ticks, DateTimeKind.Utc));
         }
         return new Manifest(entries);
+    }
+
+    /// <summary>The number of line ends in <paramref name="file"/>, which is left at its start.</summary>
+    private static int CountLines(FileStream file)
+    {
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(64 * 1024);
+        try
+        {
+            var lines = 0;
+            for (int read; (read = file.Read(buffer, 0, buffer.Length)) > 0;) lines += buffer.AsSpan(0, read).Count((byte)'\n');
+            file.Position = 0;
+            return lines;
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     /// <summary>The text up to the next tab, and <paramref name="rest"/> after it; false when there is no tab.</summary>

@@ -41,7 +41,7 @@ public static class SyncPlanner
         var transfers = new List<Transfer>();
         var checks = new List<Check>();
         var unchanged = new List<SyncFile>();
-        var sourceFiles = new HashSet<string>(StringComparer.Ordinal);
+        var sourceFiles = new HashSet<string>(source.Files.Count, StringComparer.Ordinal);
         foreach (var file in InPathOrder(source.Files))
         {
             if (KeyPaths.CheckRelativePath(file.Path) is { } problem)
