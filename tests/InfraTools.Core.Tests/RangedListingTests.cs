@@ -123,6 +123,56 @@ public class RangedListingTests
         Assert.True(proxy.Hits(rule) >= 4, $"{proxy.Hits(rule)} ranged requests answered");
     }
 
+    /// <summary>An S3 listing of <paramref name="objects"/>, not truncated, padded with a comment to at least <paramref name="minBytes"/>.</summary>
+    private static string WholeListing(string bucket, IReadOnlyList<StoredObject> objects, int minBytes = 0)
+    {
+        var contents = string.Concat(objects.Select(o =>
+            $"<Contents><Key>{System.Security.SecurityElement.Escape(o.Key)}</Key><LastModified>{o.LastModified.UtcDateTime:yyyy-MM-dd'T'HH:mm:ss.fff'Z'}</LastModified>" +
+            $"<ETag>&quot;{o.ETag}&quot;</ETag><Size>{o.Size}</Size></Contents>"));
+        var xml = $"""<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>{bucket}</Name><Prefix>d/</Prefix><KeyCount>{objects.Count}</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>{contents}""";
+        var padding = Math.Max(0, minBytes - xml.Length);
+        return xml + (padding > 0 ? "<!--" + new string('x', padding) + "-->" : "") + "</ListBucketResult>";
+    }
+
+    [Fact]
+    public async Task A_page_larger_than_its_first_buffer_and_without_a_length_is_read_whole()
+    {
+        var (keys, bucket, chained) = await BucketAndChainedAsync(20, "ranges-big-page");
+        // 1.5 MB, chunked (no Content-Length): the page's buffer starts at 256 KB and has to grow three times.
+        var big = WholeListing(bucket, chained, 1_500_000);
+        using var proxy = FaultyS3.InFrontOf(Server);
+        var rule = proxy.When(r => r.IsListing && r.QueryValue("start-after") is not null, new Fault.Answer(_ => FaultResponse.Make(200, big), new Fault.Chunked()));
+        using var client = Client(rangeKeys: 4, proxy.Endpoint);
+        Assert.Equal(chained, await client.ListAsync(bucket, "d/", Known(keys)).ToListAsync());
+        Assert.True(proxy.Hits(rule) >= 4, $"{proxy.Hits(rule)} ranged requests answered");
+    }
+
+    [Fact]
+    public async Task A_page_that_breaks_off_fails_the_listing_as_interrupted()
+    {
+        var (keys, bucket, _) = await BucketAndChainedAsync(20, "ranges-cut");
+        using var proxy = FaultyS3.InFrontOf(Server);
+        var rule = proxy.When(r => r.IsListing && r.QueryValue("start-after") is not null, new Fault.CloseAfter(300));
+        using var client = Client(rangeKeys: 4, proxy.Endpoint);
+        var error = await Assert.ThrowsAsync<StoreException>(async () => await client.ListAsync(bucket, "d/", Known(keys)).ToListAsync());
+        Assert.True(proxy.Hits(rule) >= 1);
+        Assert.Equal(StoreErrorKind.Interrupted, error.Kind);
+        Assert.Contains($"s3://{bucket}/d/", error.Message);
+    }
+
+    [Fact]
+    public async Task A_page_larger_than_any_listing_is_refused_not_buffered_on()
+    {
+        var (keys, bucket, chained) = await BucketAndChainedAsync(20, "ranges-huge");
+        var huge = WholeListing(bucket, chained, 17 * 1024 * 1024);
+        using var proxy = FaultyS3.InFrontOf(Server);
+        proxy.When(r => r.IsListing && r.QueryValue("start-after") is not null, new Fault.Answer(_ => FaultResponse.Make(200, huge), new Fault.Chunked()));
+        using var client = Client(rangeKeys: 4, proxy.Endpoint);
+        var error = await Assert.ThrowsAsync<StoreException>(async () => await client.ListAsync(bucket, "d/", Known(keys)).ToListAsync());
+        Assert.Equal(StoreErrorKind.UnexpectedAnswer, error.Kind);
+        Assert.Contains("larger than 16 MB", error.Message);
+    }
+
     [Fact]
     public async Task A_range_that_fails_fails_the_listing_with_the_servers_reason()
     {

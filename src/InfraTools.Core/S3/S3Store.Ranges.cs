@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Text;
@@ -115,13 +116,60 @@ public sealed partial class S3Store
             // checked here, in the same walk that reads its objects.
             request.Options.Set(S3HttpHandler.CheckedByCaller, true);
             Interlocked.Increment(ref _rangeRequests);
-            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
-            await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false); // the buffered page, no copy
-            return ListingPage.Read(body, response.Content.Headers.ContentType?.MediaType, token, readObjects: true, $"s3://{bucket}/{prefix}", Settings.EndpointText);
+            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+            var (buffer, length) = await ReadPageAsync(response.Content, bucket, prefix, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                return ListingPage.Read(new MemoryStream(buffer, 0, length, writable: false), response.Content.Headers.ContentType?.MediaType, token,
+                    readObjects: true, $"s3://{bucket}/{prefix}", Settings.EndpointText);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
         }
         catch (Exception ex) when (IsTranslatable(ex, cancellationToken))
         {
             throw Translate(ex, bucket, prefix, "list");
+        }
+    }
+
+    /// <summary>The most a listing page may hold: a page of 1,000 keys of 1,024 bytes each, URL-encoded, with room to spare.</summary>
+    private const int MaxPageBytes = 16 * 1024 * 1024;
+
+    /// <summary>
+    /// A page's body, whole, in a pooled buffer (the caller returns it). A page of 1,000 keys is a few hundred KB:
+    /// a new array for each, as HttpClient's own buffering makes, is a large-object-heap allocation that only a
+    /// full collection frees, and at 100,000 keys those were most of the run's heap fragmentation (bench/RESULTS.md).
+    /// </summary>
+    private async Task<(byte[] Buffer, int Length)> ReadPageAsync(HttpContent content, string bucket, string prefix, CancellationToken cancellationToken)
+    {
+        var announced = content.Headers.ContentLength;
+        var buffer = ArrayPool<byte>.Shared.Rent(announced is > 0 and < MaxPageBytes ? (int)announced + 1 : 256 * 1024);
+        var length = 0;
+        try
+        {
+            await using var stream = await content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+            for (int read; (read = await stream.ReadAsync(buffer.AsMemory(length), cancellationToken).ConfigureAwait(false)) > 0;)
+            {
+                length += read;
+                if (length < buffer.Length) continue;
+                if (buffer.Length >= MaxPageBytes)
+                    throw new StoreException(StoreErrorKind.UnexpectedAnswer, 
+                        $"the listing of s3://{bucket}/{prefix} from {Settings.EndpointText} has a page larger than {MaxPageBytes / (1024 * 1024)} MB, which no S3 listing page is: check that S3_ENDPOINT is the S3 service's URL; an incomplete listing is never used (nothing was deleted)");
+                var larger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+                buffer.AsSpan(0, length).CopyTo(larger);
+                ArrayPool<byte>.Shared.Return(buffer);
+                buffer = larger;
+            }
+            return (buffer, length);
+        }
+        catch (Exception ex)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            if (ex is IOException or HttpRequestException && !cancellationToken.IsCancellationRequested)
+                throw S3Errors.FromNetwork(ex, new S3Request("list", bucket, prefix), Settings.EndpointText, duringBody: true, Settings.IoTimeout);
+            throw;
         }
     }
 }
