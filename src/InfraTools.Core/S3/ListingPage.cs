@@ -27,9 +27,9 @@ internal sealed class ListingPage
     /// <summary>
     /// Reads <paramref name="body"/>, or throws the <see cref="StoreException"/> (UnexpectedAnswer) that says why
     /// it is not a whole listing. <paramref name="askedToken"/> is the continuation token the page was asked
-    /// with; <paramref name="readObjects"/> false only checks.
+    /// with.
     /// </summary>
-    public static ListingPage Read(Stream body, string? contentType, string? askedToken, bool readObjects, string where, string endpoint)
+    public static ListingPage Read(Stream body, string? contentType, string? askedToken, string where, string endpoint)
     {
         var page = new ListingPage();
         var (isListing, truncated, urlEncoded) = (false, false, false);
@@ -53,7 +53,7 @@ internal sealed class ListingPage
                         case "IsTruncated": truncated = reader.ReadElementContentAsString().Trim() == "true"; break;
                         case "NextContinuationToken": page.NextToken = reader.ReadElementContentAsString(); break;
                         case "EncodingType": urlEncoded = reader.ReadElementContentAsString().Trim() == "url"; break;
-                        case "Contents" when readObjects: page.Objects.Add(ReadContents(reader)); break;
+                        case "Contents": page.Objects.Add(ReadContents(reader)); break;
                         default: reader.Skip(); break;
                     }
                 }

@@ -14,8 +14,8 @@ namespace InfraTools.S3;
 /// same bucket are answered here without a round trip.</item>
 /// <item>Transient failures (connection reset, 500/502/503/504) of requests that are safe to repeat are
 /// retried twice with a short backoff.</item>
-/// <item>Error answers become <see cref="StoreException"/>s here (<see cref="S3Errors"/>), and a listing page
-/// that is not a whole S3 listing is refused.</item>
+/// <item>Error answers become <see cref="StoreException"/>s here (<see cref="S3Errors"/>). Listings are not
+/// Minio's: <see cref="S3Store"/> sends and checks their pages itself (<see cref="ListingPage"/>).</item>
 /// </list>
 /// </summary>
 public sealed class S3HttpHandler(S3Settings settings, HttpMessageHandler inner) : DelegatingHandler(inner)
@@ -50,7 +50,6 @@ public sealed class S3HttpHandler(S3Settings settings, HttpMessageHandler inner)
                 throw S3Errors.FromResponse(response.StatusCode, response.Content.Headers.ContentType?.MediaType, body, what, settings.EndpointText);
             }
         }
-        if (response.IsSuccessStatusCode && IsListing(request)) await EnsureCompleteS3ListingAsync(response, request, what, cancellationToken).ConfigureAwait(false);
         return response;
     }
 
@@ -88,43 +87,6 @@ public sealed class S3HttpHandler(S3Settings settings, HttpMessageHandler inner)
             }
             await Task.Delay(RetryDelays[attempt], cancellationToken).ConfigureAwait(false);
         }
-    }
-
-    private static bool IsListing(HttpRequestMessage request) =>
-        request.Method == HttpMethod.Get && request.RequestUri?.Query.Contains("list-type=2", StringComparison.Ordinal) == true;
-
-    /// <summary>
-    /// Set on a listing request whose caller checks the page itself with <see cref="ListingPage"/> as it reads
-    /// it (the ranged listing of <see cref="S3Store"/>), so that the page is walked once, not twice.
-    /// </summary>
-    internal static readonly HttpRequestOptionsKey<bool> CheckedByCaller = new("InfraTools.ListingCheckedByCaller");
-
-    /// <summary>
-    /// A listing is used to decide what to delete, so it must be a whole S3 listing (<see cref="ListingPage"/>
-    /// says when it is not); if it is not, this is an error here, and the run deletes nothing.
-    /// </summary>
-    private async Task EnsureCompleteS3ListingAsync(HttpResponseMessage response, HttpRequestMessage request, S3Request what, CancellationToken cancellationToken)
-    {
-        if (request.Options.TryGetValue(CheckedByCaller, out var checkedByCaller) && checkedByCaller) return;
-        await response.Content.LoadIntoBufferAsync(cancellationToken).ConfigureAwait(false);
-        var body = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false); // a copy: Minio reads the buffer after us
-        try
-        {
-            ListingPage.Read(new MemoryStream(body), response.Content.Headers.ContentType?.MediaType, ContinuationTokenOf(request), readObjects: false,
-                what.Where, settings.EndpointText);
-        }
-        catch (StoreException)
-        {
-            response.Dispose();
-            throw;
-        }
-    }
-
-    private static string? ContinuationTokenOf(HttpRequestMessage request)
-    {
-        foreach (var part in (request.RequestUri?.Query ?? "").TrimStart('?').Split('&'))
-            if (part.StartsWith("continuation-token=", StringComparison.Ordinal)) return Uri.UnescapeDataString(part["continuation-token=".Length..]);
-        return null;
     }
 
     private static bool IsTransient(HttpStatusCode status) =>

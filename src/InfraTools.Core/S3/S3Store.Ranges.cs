@@ -113,15 +113,14 @@ public sealed partial class S3Store
         {
             using var request = new HttpRequestMessage(HttpMethod.Get, SigV4.Presign(HttpMethod.Get, uri, Settings, DateTime.UtcNow, TimeSpan.FromHours(1)));
             // S3HttpHandler turns error answers into StoreExceptions; whether the page is a whole listing is
-            // checked here, in the same walk that reads its objects.
-            request.Options.Set(S3HttpHandler.CheckedByCaller, true);
+            // checked by ListingPage, in the walk that reads its objects.
             Interlocked.Increment(ref _rangeRequests);
             using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
             var (buffer, length) = await ReadPageAsync(response.Content, bucket, prefix, cancellationToken).ConfigureAwait(false);
             try
             {
                 return ListingPage.Read(new MemoryStream(buffer, 0, length, writable: false), response.Content.Headers.ContentType?.MediaType, token,
-                    readObjects: true, $"s3://{bucket}/{prefix}", Settings.EndpointText);
+                    $"s3://{bucket}/{prefix}", Settings.EndpointText);
             }
             finally
             {

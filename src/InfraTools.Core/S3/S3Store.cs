@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Net;
 using System.Runtime.CompilerServices;
-using System.Threading.Channels;
 using InfraTools.Storage;
 using Minio;
 using Minio.DataModel.Args;
@@ -83,57 +82,38 @@ public sealed partial class S3Store : IObjectStore
         }
     }
 
-    /// <summary>How many listed objects may wait for the caller: one page (S3 pages hold up to 1,000 keys).</summary>
-    private const int ListAhead = 1000;
-
     /// <summary>
-    /// Lists one page ahead of the caller: the next page is requested and parsed while the caller still works on
-    /// the previous one (pages come one after the other, each naming the next, so this is the overlap there is).
-    /// The same requests in the same order; an error reaches the caller where the listing stopped, as before.
+    /// The chained listing: ListObjectsV2 pages of 1,000 keys, each naming the next, read by the same code as the
+    /// ranged listing (<see cref="ListPageAsync"/>: a presigned request, the page in a pooled buffer, checked to be
+    /// a whole listing in the walk that reads it). The next page is asked for as soon as a page arrives, so it is on
+    /// its way while the caller works on this one; a caller that stops early stops the listing, and an error reaches
+    /// the caller where the listing stopped.
     /// </summary>
     public async IAsyncEnumerable<StoredObject> ListAsync(string bucket, string prefix, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var ahead = Channel.CreateBounded<StoredObject>(new BoundedChannelOptions(ListAhead) { SingleReader = true, SingleWriter = true });
-        var producer = Task.Run(() => ProduceListingAsync(bucket, prefix, ahead.Writer, stop.Token), CancellationToken.None);
+        Task<ListingPage>? next = null;
         try
         {
-            // A failed listing completes the channel with its (translated) error, which WaitToReadAsync throws.
-            while (await ahead.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
-                while (ahead.Reader.TryRead(out var item))
-                    yield return item;
-        }
-        finally
-        {
-            await stop.CancelAsync().ConfigureAwait(false); // a caller that stopped early: no further page
-            await producer.ConfigureAwait(false);
-        }
-    }
-
-    private async Task ProduceListingAsync(string bucket, string prefix, ChannelWriter<StoredObject> writer, CancellationToken cancellationToken)
-    {
-        Exception? failure = null;
-        try
-        {
-            var args = new ListObjectsArgs().WithBucket(bucket).WithPrefix(prefix).WithRecursive(true);
-            await foreach (var item in _minio.ListObjectsEnumAsync(args, cancellationToken).WithCancellation(cancellationToken).ConfigureAwait(false))
+            var page = await ListPageAsync(bucket, prefix, null, null, stop.Token).ConfigureAwait(false);
+            while (true)
             {
-                if (item.IsDir) continue;
-                await writer.WriteAsync(new StoredObject(item.Key, (long)item.Size, ObjectChecksum.Normalize(item.ETag), ListingPage.Timestamp(item.LastModified)),
-                    cancellationToken).ConfigureAwait(false);
+                var token = page.NextToken;
+                next = token is null ? null : Task.Run(() => ListPageAsync(bucket, prefix, null, token, stop.Token), CancellationToken.None);
+                foreach (var item in page.Objects) yield return item;
+                if (next is null) yield break;
+                page = await next.ConfigureAwait(false);
+                next = null;
             }
         }
-        catch (Exception ex) when (IsTranslatable(ex, cancellationToken))
-        {
-            failure = Translate(ex, bucket, prefix, "list");
-        }
-        catch (Exception ex)
-        {
-            failure = ex; // cancelled (by the caller, or because it stopped reading), or a bug: the caller sees it
-        }
         finally
         {
-            writer.TryComplete(failure);
+            await stop.CancelAsync().ConfigureAwait(false);
+            if (next is not null)
+            {
+                try { await next.ConfigureAwait(false); }
+                catch (Exception) { /* the caller stopped reading, or the listing already failed: the page ahead does not matter */ }
+            }
         }
     }
 
