@@ -8,9 +8,8 @@ namespace InfraTools.S3;
 /// <summary>
 /// One ListObjectsV2 page, read in one walk of its XML: whether it is a whole S3 listing (a web server or proxy
 /// at the endpoint URL answers with 200 and a page; a page that says it is truncated but gives no continuation
-/// token, or the token it was asked with, would end the listing early or never), and its objects when asked
-/// for. <see cref="S3HttpHandler"/> checks Minio's pages with it; the ranged listing of <see cref="S3Store"/>
-/// checks and reads its own pages with it, once.
+/// token, or the token it was asked with, would end the listing early or never), and its objects. Every listing
+/// of <see cref="S3Store"/>, chained or in ranges, reads its pages with it, once.
 /// </summary>
 internal sealed class ListingPage
 {
