@@ -58,6 +58,7 @@ public class ListingPageTests
 
     [Theory]
     [InlineData(Head + "<IsTruncated>true</IsTruncated><Contents><Key>k</Key></Contents></ListBucketResult>", null, "the listing of s3://b/site/ from http://127.0.0.1:9 is incomplete: the server said more keys follow but gave no continuation token for the rest")]
+    [InlineData(Head + "<IsTruncated>true</IsTruncated><NextContinuationToken></NextContinuationToken><Contents><Key>k</Key></Contents></ListBucketResult>", null, "the listing of s3://b/site/ from http://127.0.0.1:9 is incomplete: the server said more keys follow but gave no continuation token for the rest")]
     [InlineData(Head + "<IsTruncated>true</IsTruncated><NextContinuationToken>same</NextContinuationToken></ListBucketResult>", "same", "but gave the same continuation token again")]
     [InlineData("<html><body>hello</body></html>", null, "answered a bucket listing with something that is not an S3 listing (application/xml)")]
     [InlineData("<!DOCTYPE html><html><body>hello</body></html>", null, "not an S3 listing (application/xml)")]
@@ -68,6 +69,14 @@ public class ListingPageTests
         var ex = Assert.Throws<StoreException>(() => Read(xml, asked));
         Assert.Equal(StoreErrorKind.UnexpectedAnswer, ex.Kind);
         Assert.Contains(message, ex.Message);
+    }
+
+    [Fact]
+    public void A_web_page_answered_with_200_is_named_by_its_content_type()
+    {
+        var ex = Assert.Throws<StoreException>(() => Read("<html><body>hello</body></html>", contentType: "text/html"));
+        Assert.Equal(StoreErrorKind.UnexpectedAnswer, ex.Kind);
+        Assert.Contains("not an S3 listing (text/html)", ex.Message);
     }
 
     [Theory]

@@ -154,7 +154,7 @@ public sealed partial class S3Store
                 length += read;
                 if (length < buffer.Length) continue;
                 if (buffer.Length >= MaxPageBytes)
-                    throw new StoreException(StoreErrorKind.UnexpectedAnswer, 
+                    throw new StoreException(StoreErrorKind.UnexpectedAnswer,
                         $"the listing of s3://{bucket}/{prefix} from {Settings.EndpointText} has a page larger than {MaxPageBytes / (1024 * 1024)} MB, which no S3 listing page is: check that S3_ENDPOINT is the S3 service's URL; an incomplete listing is never used (nothing was deleted)");
                 var larger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
                 buffer.AsSpan(0, length).CopyTo(larger);

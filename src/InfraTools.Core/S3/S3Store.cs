@@ -11,8 +11,8 @@ namespace InfraTools.S3;
 /// The object-store port on S3, with the Minio SDK: the one adapter, and the one place that knows about Minio.
 /// It holds every workaround the tools need (docs/s3-client.md has the reasons): the AOT roots for Minio's XML
 /// model (<see cref="MinioTrimming"/>), one presigned GET per download, its own listings (presigned ListObjectsV2
-/// pages read and checked by <see cref="ListingPage"/>), virtual-host re-signing, error answers turned into <see cref="StoreException"/>s once (<see cref="S3HttpHandler"/>,
-/// <see cref="S3Errors"/>), quick ACKs and the I/O timeout (<see cref="QuickAckConnection"/>), and the ETag check
+/// pages read and checked by <see cref="ListingPage"/>), virtual-host re-signing, error answers turned into
+/// <see cref="StoreException"/>s once (<see cref="S3HttpHandler"/>, <see cref="S3Errors"/>), quick ACKs and the I/O timeout (<see cref="QuickAckConnection"/>), and the ETag check
 /// of every upload.
 /// </summary>
 public sealed partial class S3Store : IObjectStore
