@@ -38,4 +38,20 @@ public class PullTriggerTests
         Assert.True(trigger.Hint("notification"));
         Assert.Equal(new Wake("notification", false), await trigger.WaitAsync(TimeSpan.Zero, CancellationToken.None));
     }
+
+    [Fact]
+    public async Task A_wait_shorter_than_a_millisecond_still_waits_instead_of_returning_at_once()
+    {
+        // The watch loop waits until the next poll is due; in the last fraction of a millisecond before it, a wait
+        // that returned at once made the loop spin (about 100 turns a second, seen in a debug build's counters).
+        var trigger = new PullTrigger();
+        foreach (var ticks in new long[] { 1, 4_000, 9_999 })
+        {
+            var wait = trigger.WaitAsync(TimeSpan.FromTicks(ticks), CancellationToken.None);
+            Assert.False(wait.IsCompleted, $"a wait of {ticks} ticks returned at once");
+            Assert.Null(await wait);
+        }
+        Assert.Null(await trigger.WaitAsync(TimeSpan.FromTicks(-5), CancellationToken.None));
+        Assert.True(trigger.WaitAsync(TimeSpan.Zero, CancellationToken.None).IsCompleted, "a wait of zero is a look, not a wait");
+    }
 }

@@ -37,10 +37,15 @@ public sealed class PullTrigger
         return true;
     }
 
-    /// <summary>The pending request, waiting at most <paramref name="timeout"/>; null when none came.</summary>
+    /// <summary>
+    /// The pending request, waiting at most <paramref name="timeout"/>, and not less unless one comes; null when none
+    /// came. The wait is rounded up to whole milliseconds: a semaphore's timeout is whole milliseconds, so the last
+    /// fraction of one before a poll was due would return at once, again and again, until the time passed.
+    /// </summary>
     public async Task<Wake?> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {
-        if (!await _signal.WaitAsync(timeout < TimeSpan.Zero ? TimeSpan.Zero : timeout, cancellationToken).ConfigureAwait(false)) return null;
+        var milliseconds = timeout <= TimeSpan.Zero ? 0 : (int)Math.Min(int.MaxValue - 1, Math.Ceiling(timeout.TotalMilliseconds));
+        if (!await _signal.WaitAsync(milliseconds, cancellationToken).ConfigureAwait(false)) return null;
         lock (_lock)
         {
             var wake = _pending;
