@@ -54,6 +54,7 @@ public sealed partial class S3Store
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var ranges = new Task<List<StoredObject>>?[bounds.Count + 1];
+        var pages = NewPagePool(RangesInFlight);
         try
         {
             for (var i = 0; i < ranges.Length; i++)
@@ -61,7 +62,7 @@ public sealed partial class S3Store
                 for (var j = i; j < Math.Min(ranges.Length, i + RangesInFlight); j++)
                 {
                     var (after, last) = (j == 0 ? null : bounds[j - 1], j < bounds.Count ? bounds[j] : null);
-                    ranges[j] ??= Task.Run(() => ListRangeAsync(bucket, prefix, after, last, stop.Token), CancellationToken.None);
+                    ranges[j] ??= Task.Run(() => ListRangeAsync(bucket, prefix, after, last, pages, stop.Token), CancellationToken.None);
                 }
                 var items = await ranges[i]!.ConfigureAwait(false); // the first range that failed, in key order, is the error
                 ranges[i] = null;
@@ -81,13 +82,13 @@ public sealed partial class S3Store
     }
 
     /// <summary>The keys after <paramref name="after"/> up to and including <paramref name="last"/> (null: from the start, to the end).</summary>
-    private async Task<List<StoredObject>> ListRangeAsync(string bucket, string prefix, string? after, string? last, CancellationToken cancellationToken)
+    private async Task<List<StoredObject>> ListRangeAsync(string bucket, string prefix, string? after, string? last, ArrayPool<byte> pages, CancellationToken cancellationToken)
     {
         var items = new List<StoredObject>(PageKeys);
         string? token = null;
         while (true)
         {
-            var page = await ListPageAsync(bucket, prefix, after, token, cancellationToken).ConfigureAwait(false);
+            var page = await ListPageAsync(bucket, prefix, after, token, pages, cancellationToken).ConfigureAwait(false);
             foreach (var item in page.Objects)
             {
                 // A server that ignored start-after listed from the start: those keys are earlier ranges'.
@@ -102,7 +103,7 @@ public sealed partial class S3Store
     }
 
     /// <summary>One ListObjectsV2 page: from the start of the prefix, after <paramref name="startAfter"/>, or where <paramref name="token"/> says.</summary>
-    private async Task<ListingPage> ListPageAsync(string bucket, string prefix, string? startAfter, string? token, CancellationToken cancellationToken)
+    private async Task<ListingPage> ListPageAsync(string bucket, string prefix, string? startAfter, string? token, ArrayPool<byte> pages, CancellationToken cancellationToken)
     {
         var query = new StringBuilder("list-type=2&encoding-type=url&max-keys=").Append(PageKeys.ToString(CultureInfo.InvariantCulture))
             .Append("&prefix=").Append(Uri.EscapeDataString(prefix));
@@ -116,7 +117,7 @@ public sealed partial class S3Store
             // checked by ListingPage, in the walk that reads its objects.
             Interlocked.Increment(ref _rangeRequests);
             using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
-            var (buffer, length) = await ReadPageAsync(response.Content, bucket, prefix, cancellationToken).ConfigureAwait(false);
+            var (buffer, length) = await ReadPageAsync(response.Content, bucket, prefix, pages, cancellationToken).ConfigureAwait(false);
             try
             {
                 return ListingPage.Read(new MemoryStream(buffer, 0, length, writable: false), response.Content.Headers.ContentType?.MediaType, token,
@@ -124,7 +125,7 @@ public sealed partial class S3Store
             }
             finally
             {
-                ArrayPool<byte>.Shared.Return(buffer);
+                pages.Return(buffer);
             }
         }
         catch (Exception ex) when (IsTranslatable(ex, cancellationToken))
@@ -137,14 +138,19 @@ public sealed partial class S3Store
     private const int MaxPageBytes = 16 * 1024 * 1024;
 
     /// <summary>
-    /// A page's body, whole, in a pooled buffer (the caller returns it). A page of 1,000 keys is a few hundred KB:
-    /// a new array for each, as HttpClient's own buffering makes, is a large-object-heap allocation that only a
-    /// full collection frees, and at 100,000 keys those were most of the run's heap fragmentation (bench/RESULTS.md).
+    /// The buffers of one listing's pages: a page of 1,000 keys is a few hundred KB, so a new array for each, as
+    /// HttpClient's own buffering makes, is a large-object-heap allocation that only a full collection frees (at
+    /// 100,000 keys those were most of the run's heap fragmentation, bench/RESULTS.md). The pool is the listing's,
+    /// not the process's shared one: the shared pool keeps what it was given until a full collection trims it,
+    /// which an idle watcher never has, so its pages stayed resident between pulls.
     /// </summary>
-    private async Task<(byte[] Buffer, int Length)> ReadPageAsync(HttpContent content, string bucket, string prefix, CancellationToken cancellationToken)
+    private static ArrayPool<byte> NewPagePool(int pagesAtOnce) => ArrayPool<byte>.Create(MaxPageBytes, pagesAtOnce + 1);
+
+    /// <summary>A page's body, whole, in a buffer of <paramref name="pages"/> (the caller returns it).</summary>
+    private async Task<(byte[] Buffer, int Length)> ReadPageAsync(HttpContent content, string bucket, string prefix, ArrayPool<byte> pages, CancellationToken cancellationToken)
     {
         var announced = content.Headers.ContentLength;
-        var buffer = ArrayPool<byte>.Shared.Rent(announced is > 0 and < MaxPageBytes ? (int)announced + 1 : 256 * 1024);
+        var buffer = pages.Rent(announced is > 0 and < MaxPageBytes ? (int)announced + 1 : 256 * 1024);
         var length = 0;
         try
         {
@@ -156,16 +162,16 @@ public sealed partial class S3Store
                 if (buffer.Length >= MaxPageBytes)
                     throw new StoreException(StoreErrorKind.UnexpectedAnswer,
                         $"the listing of s3://{bucket}/{prefix} from {Settings.EndpointText} has a page larger than {MaxPageBytes / (1024 * 1024)} MB, which no S3 listing page is: check that S3_ENDPOINT is the S3 service's URL; an incomplete listing is never used (nothing was deleted)");
-                var larger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+                var larger = pages.Rent(buffer.Length * 2);
                 buffer.AsSpan(0, length).CopyTo(larger);
-                ArrayPool<byte>.Shared.Return(buffer);
+                pages.Return(buffer);
                 buffer = larger;
             }
             return (buffer, length);
         }
         catch (Exception ex)
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            pages.Return(buffer);
             if (ex is IOException or HttpRequestException && !cancellationToken.IsCancellationRequested)
                 throw S3Errors.FromNetwork(ex, new S3Request("list", bucket, prefix), Settings.EndpointText, duringBody: true, Settings.IoTimeout);
             throw;

@@ -84,7 +84,7 @@ public sealed partial class S3Store : IObjectStore
 
     /// <summary>
     /// The chained listing: ListObjectsV2 pages of 1,000 keys, each naming the next, read by the same code as the
-    /// ranged listing (<see cref="ListPageAsync"/>: a presigned request, the page in a pooled buffer, checked to be
+    /// ranged listing (<see cref="ListPageAsync"/>: a presigned request, the page in a buffer of this listing's pool, checked to be
     /// a whole listing in the walk that reads it). The next page is asked for as soon as a page arrives, so it is on
     /// its way while the caller works on this one; a caller that stops early stops the listing, and an error reaches
     /// the caller where the listing stopped.
@@ -92,14 +92,15 @@ public sealed partial class S3Store : IObjectStore
     public async IAsyncEnumerable<StoredObject> ListAsync(string bucket, string prefix, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var pages = NewPagePool(2);
         Task<ListingPage>? next = null;
         try
         {
-            var page = await ListPageAsync(bucket, prefix, null, null, stop.Token).ConfigureAwait(false);
+            var page = await ListPageAsync(bucket, prefix, null, null, pages, stop.Token).ConfigureAwait(false);
             while (true)
             {
                 var token = page.NextToken;
-                next = token is null ? null : Task.Run(() => ListPageAsync(bucket, prefix, null, token, stop.Token), CancellationToken.None);
+                next = token is null ? null : Task.Run(() => ListPageAsync(bucket, prefix, null, token, pages, stop.Token), CancellationToken.None);
                 foreach (var item in page.Objects) yield return item;
                 if (next is null) yield break;
                 page = await next.ConfigureAwait(false);

@@ -23,6 +23,13 @@ public sealed class LocalSide(string root, FileModes modes, GlobFilter exclude, 
 {
     private readonly string _root = Path.GetFullPath(root);
     private readonly ConcurrentDictionary<string, bool> _directoriesReady = new(StringComparer.Ordinal);
+    private const int CopyBufferBytes = 64 * 1024;
+    /// <summary>
+    /// The copy buffers of this side's downloads (one per transfer in flight). Not the process's shared pool: that
+    /// one keeps what it was given until a full collection trims it, which an idle watcher never has, so a pull's
+    /// buffers stayed resident between pulls; this one is garbage with the run.
+    /// </summary>
+    private readonly ArrayPool<byte> _buffers = ArrayPool<byte>.Create(CopyBufferBytes, 64);
 
     public string Root => _root;
     public bool IsTree => true;
@@ -147,10 +154,10 @@ public sealed class LocalSide(string root, FileModes modes, GlobFilter exclude, 
     /// Copies an object's content, checking its length (the announced one, else the listing's: a chunked answer
     /// announces none) and, for single-part objects, its MD5 against the ETag.
     /// </summary>
-    private static async Task<long> CopyCheckedAsync(Stream body, Stream output, long? expectedSize, bool announced, string etag, string name, CancellationToken cancellationToken)
+    private async Task<long> CopyCheckedAsync(Stream body, Stream output, long? expectedSize, bool announced, string etag, string name, CancellationToken cancellationToken)
     {
         using var md5 = ObjectChecksum.IsMultipartETag(etag) || etag.Length != 32 ? null : IncrementalHash.CreateHash(HashAlgorithmName.MD5);
-        var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        var buffer = _buffers.Rent(CopyBufferBytes);
         long total = 0;
         try
         {
@@ -164,7 +171,7 @@ public sealed class LocalSide(string root, FileModes modes, GlobFilter exclude, 
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            _buffers.Return(buffer);
         }
         if (expectedSize is not null && total != expectedSize)
             throw new StoreException(StoreErrorKind.IntegrityCheckFailed, $"download of {name} got {total} bytes, the {(announced ? "server announced" : "listing said")} {expectedSize}");
