@@ -35,7 +35,7 @@ public sealed class RunReport(string metricPrefix, string what, IReadOnlyList<(s
     /// Freezes the report at the run's end (a long-running mode renders a finished run's gauges again later):
     /// <see cref="Elapsed"/> stops, and <see cref="Live"/> is evaluated once into <see cref="Gauges"/>, so that the
     /// kept report no longer holds the run (its closure held the run object, and through it the release directory
-    /// and publisher of a pull: about 1 KB per file kept on the heap of an idle watcher).
+    /// and publisher of a pull, on the heap of an idle watcher: bench/RESULTS.md "Idle watcher").
     /// </summary>
     public void Stop()
     {

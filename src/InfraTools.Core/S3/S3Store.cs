@@ -84,8 +84,8 @@ public sealed partial class S3Store : IObjectStore
 
     /// <summary>
     /// The chained listing: ListObjectsV2 pages of 1,000 keys, each naming the next, read by the same code as the
-    /// ranged listing (<see cref="ListPageAsync"/>: a presigned request, the page in a buffer of this listing's pool, checked to be
-    /// a whole listing in the walk that reads it). The next page is asked for as soon as a page arrives, so it is on
+    /// ranged listing (<see cref="ListPageAsync"/>: a presigned request, the page in a buffer of this listing's
+    /// pool, checked to be a whole listing in the walk that reads it). The next page is asked for as soon as a page arrives, so it is on
     /// its way while the caller works on this one; a caller that stops early stops the listing, and an error reaches
     /// the caller where the listing stopped.
     /// </summary>

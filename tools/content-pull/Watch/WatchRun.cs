@@ -231,8 +231,8 @@ public sealed class WatchRun(ContentPullOptions options, WatchOptions watch, Too
     /// Directory.Build.props) of touched memory, and collect gen2, which holds what a pull left, never, as an idle
     /// process allocates too little to ask for it. What a pull leaves dies in steps: some is still referenced
     /// from the stack that completed the pull, some until its pooled connections close, so the collection after a
-    /// pull runs on a fresh stack and the budget's collections take the rest (bench/RESULTS.md "Deploy latency").
-    /// A collection of the idle heap (1-2 MB) takes a few milliseconds, about once a minute at a 1 s poll.
+    /// pull runs on a fresh stack and the budget's collections take the rest. The idle heap is small, so each of
+    /// these collections is short (measured in bench/RESULTS.md "Idle watcher").
     /// </summary>
     private async Task CollectIdleGarbageAsync()
     {
