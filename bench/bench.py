@@ -80,6 +80,10 @@ class Corpus:
         path.write_bytes(data)
         self.files[relative] = (hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest(), len(data))
 
+    def digests(self) -> dict[str, str]:
+        """relative path -> sha256: what a pulled tree must hold."""
+        return {k: sha for k, (sha, _, _) in self.files.items()}
+
     @property
     def total_bytes(self) -> int:
         return sum(size for _, _, size in self.files.values())
@@ -615,7 +619,7 @@ class Bench:
         self.deleted_now = []
 
     def expected_tree(self) -> dict[str, str]:
-        return {k: sha for k, (sha, _, _) in self.corpus.files.items()}
+        return self.corpus.digests()
 
     # -- pull ---------------------------------------------------------------------------------------------------
 
@@ -648,11 +652,14 @@ class Bench:
     def run_scale(self) -> None:
         """
         The curve: for every size, a corpus of small files in size/100 directories, uploaded once by `backup push`
-        (ours, 32 in parallel, straight to the server), then initial, no-change and 1 % changed for every tool in
-        turn; above --all-tools-up-to files only the --large-tools run. Trees are checked after every run as in pull.
+        (ours, 32 in parallel, straight to the server), then the initial pull of every tool in turn; above
+        --all-tools-up-to files only the --large-tools run. Then --rounds rounds of no-change runs with the sizes
+        (and tools) interleaved, so that a machine that slows down during the run shifts every size alike instead of
+        bending the curve; then 1 % changed per size. Trees are checked after every run as in pull.
         """
         a = self.args
         tools = pull_tools(self.s3, aws=True)
+        sizes = []  # (files, base, corpus, bucket, push command, tools)
         for files in a.sizes:
             chosen = tools if files <= a.all_tools_up_to else [t for t in tools if t.name in a.large_tools]
             skipped = [t.name for t in tools if t not in chosen]
@@ -669,27 +676,38 @@ class Bench:
             self.runner.run(push, self.s3.direct_env, f"uploading the {files}-file corpus")
             self.scale_upload[files] = time.perf_counter() - started
             log(f"scale {files}: corpus {corpus.total_bytes / 1e6:.1f} MB uploaded in {self.scale_upload[files]:.1f} s")
-            group = f"scale {files}"
-            for scenario in ("initial", "no-change", "1% changed"):
-                if scenario == "1% changed":
-                    rng = random.Random(a.seed * 1000 + files)
-                    for relative in rng.sample(sorted(corpus.files), max(1, files // 100)):
-                        corpus.add(relative, rng.randbytes(small_size(rng)))
-                    self.runner.run(push, self.s3.direct_env, f"uploading 1 % of the {files}-file corpus")
-                expected = {k: sha for k, (sha, _, _) in corpus.files.items()}
-                for tool in chosen:
-                    dest = base / "pull" / tool.name / "www"
-                    state = base / "pull" / tool.name / "state"
-                    if scenario == "initial":
-                        dest.mkdir(parents=True)
-                    elif (group, "initial", tool.name) not in self.results:
-                        continue  # its initial pull failed or was stopped: nothing to compare
-                    sample = self.runner.measure(tool.pull(bucket, dest, state), tool.env, f"{group} {scenario} {tool.name}", timeout=a.tool_timeout)
-                    self.record(group, scenario, tool.name, sample)
-                    if sample:
-                        log(f"  {files:>7} {scenario:<11} {tool.name:<13} {sample.wall:8.3f} s {sample.cpu:7.2f} CPU s {sample.rss_kb / 1024:7.1f} MiB {sample.requests} requests")
-                        self.check(group, scenario, tool.name, compare(expected, tree_digest(dest)))
+            sizes.append((files, base, corpus, bucket, push, chosen))
+            for tool in chosen:
+                (base / "pull" / tool.name / "www").mkdir(parents=True)
+                self.scale_run(files, base, corpus, bucket, tool, "initial")
+        os.sync()  # the initial pulls' written trees: their writeback would otherwise run during the no-change rounds
+        for round in range(a.rounds):
+            log(f"scale: no-change round {round + 1}/{a.rounds}")
+            for files, base, corpus, bucket, _, chosen in rotated(sizes, round):
+                for tool in rotated(chosen, round):
+                    self.scale_run(files, base, corpus, bucket, tool, "no-change")
+        for files, base, corpus, bucket, push, chosen in sizes:
+            rng = random.Random(a.seed * 1000 + files)
+            for relative in rng.sample(sorted(corpus.files), max(1, files // 100)):
+                corpus.add(relative, rng.randbytes(small_size(rng)))
+            self.runner.run(push, self.s3.direct_env, f"uploading 1 % of the {files}-file corpus")
+            for tool in chosen:
+                self.scale_run(files, base, corpus, bucket, tool, "1% changed")
+        for _, base, *_ in sizes:
             shutil.rmtree(base, ignore_errors=True)  # the corpus and the trees: 100,000 files a tool
+
+    def scale_run(self, files: int, base: Path, corpus: Corpus, bucket: str, tool: Tool, scenario: str) -> None:
+        """One measured pull of the scale curve, recorded and its tree checked; skipped when the tool's initial pull was not measured."""
+        group = f"scale {files}"
+        if scenario != "initial" and (group, "initial", tool.name) not in self.results:
+            return  # its initial pull failed or was stopped: nothing to compare
+        dest = base / "pull" / tool.name / "www"
+        state = base / "pull" / tool.name / "state"
+        sample = self.runner.measure(tool.pull(bucket, dest, state), tool.env, f"{group} {scenario} {tool.name}", timeout=self.args.tool_timeout)
+        self.record(group, scenario, tool.name, sample)
+        if sample:
+            log(f"  {files:>7} {scenario:<11} {tool.name:<13} {sample.wall:8.3f} s {sample.cpu:7.2f} CPU s {sample.rss_kb / 1024:7.1f} MiB {sample.requests} requests")
+            self.check(group, scenario, tool.name, compare(corpus.digests(), tree_digest(dest)))
 
     # -- push ---------------------------------------------------------------------------------------------------
 
@@ -1016,7 +1034,7 @@ class ScaleReport(Report):
             out += [f"**{a.note}**", ""]
         corpora = "; ".join(f"{n:,} files in {d:,} directories, {size / 1e6:.1f} MB (uploaded in {b.scale_upload.get(k, 0):.0f} s)"
                             for k, (n, size, d) in sorted(b.scale_corpus.items()))
-        out += [f"- Command: `bench/run.sh {shlex.join(sys.argv[1:])}`".rstrip() + " (1 run of every (size, scenario, tool), tools in turn)",
+        out += [f"- Command: `bench/run.sh {shlex.join(sys.argv[1:])}`".rstrip() + f" (initial and 1 % changed: 1 run of every (size, tool); no-change: {a.rounds} rounds, sizes and tools interleaved, medians)",
                 f"- Corpora: {corpora}; sizes 200 B-16 KB (seed {a.seed}); each uploaded once by `backup push --parallel 32` straight to the server and pulled by every tool",
                 f"- S3 server: {self.server}",
                 f"- Machine: {self.machine['cpu']}, {self.machine['cores']} cores, {self.machine['memory']} RAM, Linux {self.machine['kernel']}, "
@@ -1143,6 +1161,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--rtt", type=parse_rtt, help="round-trip time between the tools and the S3 server, e.g. 20ms: every tool connects through a delay proxy on 127.0.0.1")
     p.add_argument("--all-tools-up-to", type=int, default=10000, help="scale curve: every tool runs at sizes up to this (default 10000), above it only --large-tools")
     p.add_argument("--large-tools", default="content-pull,rclone-16", help="scale curve: the tools that run above --all-tools-up-to (default content-pull,rclone-16)")
+    p.add_argument("--rounds", type=int, default=3, help="scale curve: no-change runs of every (size, tool), the sizes interleaved round by round; medians shown (default 3)")
     p.add_argument("--tool-timeout", type=float, default=900, help="scale curve: a tool's run is stopped after this many seconds and reported as not measured (default 900)")
     p.add_argument("--dirs", type=int, help="directories in the corpus (default 50)")
     p.add_argument("--reps", type=int, help="repetitions of every scenario (default 3)")
@@ -1179,6 +1198,8 @@ def parse_args() -> argparse.Namespace:
     args.only = set(args.only.split(","))
     if unknown := args.only - {"pull", "push", "startup", "cron"}:
         p.error(f"--only: unknown part(s) {', '.join(sorted(unknown))}: use pull, push, startup, cron")
+    if args.rounds < 1:
+        p.error("--rounds must be at least 1")
     if args.files < 1 or args.dirs < 1 or args.reps < 1 or args.startup_runs < 2:
         p.error("--files, --dirs and --reps must be at least 1, --startup-runs at least 2")
     return args
