@@ -5,7 +5,6 @@ using InfraTools.Files;
 using InfraTools.S3;
 using InfraTools.Storage;
 using InfraTools.Sync;
-using InfraTools.Text;
 
 namespace InfraTools.Backup;
 

@@ -186,7 +186,7 @@ public sealed class ContentPullRun(ContentPullOptions options, ToolContext conte
         public static Progress Start(SyncStats stats, LogOptions log) => new(stats, !Console.IsErrorRedirected && !log.Json && !log.Quiet);
 
         private void Draw() =>
-            Console.Error.Write($"\r{_stats.Transferred + _stats.Unchanged + _stats.Failed}/{_stats.Planned} files, {Text.Units.FormatBytes(_stats.TransferredBytes)} downloaded  ");
+            Console.Error.Write($"\r{_stats.Transferred + _stats.Unchanged + _stats.Failed}/{_stats.Planned} files, {Units.FormatBytes(_stats.TransferredBytes)} downloaded  ");
 
         public void Dispose()
         {

@@ -4,7 +4,6 @@ using InfraTools.Files;
 using InfraTools.Releases;
 using InfraTools.S3;
 using InfraTools.Sync;
-using InfraTools.Text;
 
 namespace InfraTools.ContentPull;
 
