@@ -131,7 +131,7 @@ class SlopeTests(unittest.TestCase):
 
 class ScaleReportTests(unittest.TestCase):
     def report(self, results):
-        args = SimpleNamespace(sizes=[1000, 10000, 100000], rtt=None, note="", seed=7)
+        args = SimpleNamespace(sizes=[1000, 10000, 100000], rtt=None, note="", seed=7, rounds=3)
         b = SimpleNamespace(results=results, checks=[("scale 1000", "initial", "content-pull", None)], notes=["a note"],
                             runner=SimpleNamespace(timed_out=["scale 100000 initial s3cmd: stopped after 900 s"], failures=[]),
                             scale_corpus={1000: (1000, 4_700_000, 10)}, scale_upload={1000: 1.5})
@@ -163,6 +163,7 @@ class ScaleReportTests(unittest.TestCase):
         self.assertIn("| no-change at 100,000 objects ≤ 2 s (loopback) | 2.0 s | **no** |", text)
         self.assertIn("not measured: scale 100000 initial s3cmd: stopped after 900 s", text)
         self.assertIn("| 1% changed | content-pull | 1,000 | not measured |", text)
+        self.assertIn("no-change: 3 rounds, sizes and tools interleaved, medians", text)
 
     def test_a_superlinear_no_change_run_misses_the_flat_target(self):
         results = {(f"scale {n}", "no-change", "content-pull"): self.sample((n / 1000) ** 2 * 1e-4, cpu=(n / 1000) ** 2 * 1e-4) for n in (1000, 10000, 100000)}
