@@ -110,7 +110,7 @@ public sealed class Handover : IHandover
         // (whatever the parent of acme-restore blocked, Traefik must get SIGTERM), and SIGPIPE back to its default
         // action (the .NET runtime ignores it).
         Libc.UnblockAllSignals();
-        Libc.DefaultAction(Libc.SIGPIPE);
+        Libc.ResetSignal(Libc.SIGPIPE);
         var errno = Libc.Execve(path, argv, envp);
         return $"cannot start {Path}: {Libc.ErrorText(errno)}";
     }

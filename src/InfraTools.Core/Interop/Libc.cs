@@ -330,9 +330,6 @@ public static unsafe partial class Libc
     [LibraryImport(Name, EntryPoint = "pthread_sigmask")]
     private static partial int PthreadSigmask(int how, byte* set, byte* oldSet);
 
-    [LibraryImport(Name, EntryPoint = "signal")]
-    private static partial nint SignalRaw(int signal, nint handler);
-
     [LibraryImport(Name, EntryPoint = "kill", SetLastError = true)]
     public static partial int Kill(int pid, int signal);
 
@@ -351,9 +348,6 @@ public static unsafe partial class Libc
         _ = PthreadSigmask(SIG_SETMASK, empty, null);
     }
 
-    /// <summary>Puts a signal back to its default action (SIG_DFL).</summary>
-    public static void DefaultAction(int signal) => _ = SignalRaw(signal, 0);
-
     /// <summary>execve(2) with NUL-terminated arrays of UTF-8 strings; returns errno (it returns only on failure).</summary>
     public static int Execve(nint path, nint[] argv, nint[] envp)
     {
@@ -369,15 +363,11 @@ public static unsafe partial class Libc
     // System.Diagnostics.Process reaps children itself, which would race with cron's own waitpid(-1) reaper when
     // it runs as PID 1 (supercronic issues 88 and 171): cron owns its children with these calls.
 
-
-
     public const int WNOHANG = 1;
-
 
     public const short POSIX_SPAWN_SETPGROUP = 0x02;
     public const short POSIX_SPAWN_SETSIGDEF = 0x04;
     public const short POSIX_SPAWN_SETSIGMASK = 0x08;
-
 
     public const short POLLIN = 0x001;
 
@@ -408,7 +398,6 @@ public static unsafe partial class Libc
     [LibraryImport(Name, SetLastError = true)]
     public static partial int pipe2(int* fds, int flags);
 
-
     [LibraryImport(Name, SetLastError = true)]
     public static partial nint read(int fd, byte* buffer, nuint count);
 
@@ -421,10 +410,8 @@ public static unsafe partial class Libc
     [LibraryImport(Name, SetLastError = true)]
     public static partial int waitpid(int pid, int* status, int options);
 
-
     [LibraryImport(Name)]
     public static partial int getpid();
-
 
     [LibraryImport(Name, SetLastError = true)]
     public static partial int getrlimit(int resource, RLimit* limit);
@@ -476,7 +463,6 @@ public static unsafe partial class Libc
     [LibraryImport(Name)]
     public static partial int sigdelset(void* set, int signal);
 
-
     /// <summary>
     /// The .NET runtime's own SIGCHLD hook (what System.Diagnostics.Process registers). Without a registered
     /// callback, the runtime itself calls waitpid(-1) on SIGCHLD when the process is PID 1, which would steal the
@@ -484,7 +470,6 @@ public static unsafe partial class Libc
     /// </summary>
     [LibraryImport("libSystem.Native", EntryPoint = "SystemNative_RegisterForSigChld")]
     public static partial void RegisterForSigChld(delegate* unmanaged<int, int, int> handler);
-
 
     public static int ExitCode(int status) => (status >> 8) & 0xff;
 
@@ -512,4 +497,50 @@ public static unsafe partial class Libc
         15 => "terminated",
         _ => $"signal {signal}",
     };
+
+    // --- memory ---------------------------------------------------------------------------------------------
+
+    private const int MADV_PAGEOUT = 21;
+
+    [LibraryImport(Name, EntryPoint = "madvise", SetLastError = true)]
+    private static partial int MadviseRaw(nint address, nuint length, int advice);
+
+    /// <summary>
+    /// Asks the kernel to reclaim now the pages of this process's read-only file mappings (its code and
+    /// read-only data, and those of the libraries), madvise(MADV_PAGEOUT) (Linux 5.4+). Clean pages mapped by
+    /// this process alone leave memory; pages shared with another process stay. What is touched again is read
+    /// back on the next fault. Returns the bytes of the mappings advised, 0 if /proc/self/maps cannot be read
+    /// or the kernel does not know the advice.
+    /// </summary>
+    public static long PageOutFileMappings()
+    {
+        string[] lines;
+        try
+        {
+            lines = File.ReadAllLines("/proc/self/maps");
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return 0;
+        }
+        long advised = 0;
+        foreach (var line in lines)
+        {
+            // "start-end perms offset dev inode path": a file mapping has an inode other than 0 and a path
+            var fields = line.Split(' ', 6, StringSplitOptions.RemoveEmptyEntries);
+            if (fields.Length < 6 || fields[4] == "0" || !fields[5].StartsWith('/') || fields[1].Length < 4 || fields[1][0] != 'r' || fields[1][1] == 'w') continue;
+            var dash = fields[0].IndexOf('-');
+            if (dash < 0
+                || !ulong.TryParse(fields[0].AsSpan(0, dash), System.Globalization.NumberStyles.HexNumber, null, out var start)
+                || !ulong.TryParse(fields[0].AsSpan(dash + 1), System.Globalization.NumberStyles.HexNumber, null, out var end)
+                || end <= start) continue;
+            if (MadviseRaw((nint)start, (nuint)(end - start), MADV_PAGEOUT) != 0)
+            {
+                if (LastError == 22 /* EINVAL: a kernel before 5.4 */) return advised;
+                continue;
+            }
+            advised += (long)(end - start);
+        }
+        return advised;
+    }
 }

@@ -240,6 +240,13 @@ public sealed class WatchRun(ContentPullOptions options, WatchOptions watch, Too
         await Task.Yield(); // off the stack that may still hold the pull that just ended
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         _allocatedAtCollection = GC.GetTotalAllocatedBytes();
+        if (_pulledSinceCollection)
+        {
+            // The pull's code (planning, listing, writing files) is cold until the next deploy: let it leave
+            // memory; what the polls use comes back on their next faults.
+            var advised = Interop.Libc.PageOutFileMappings();
+            _log.Debug("after the pull: collected the heap, paged out {Bytes} of file mappings", Cli.Units.FormatBytes(advised));
+        }
         _pulledSinceCollection = false;
     }
 
