@@ -74,6 +74,21 @@ public class CrontabCheckTests
     }
 
     [Fact]
+    public async Task Next_runs_use_the_crontab_time_zone_rather_than_cron_s_own()
+    {
+        using var dir = new TempDir("cron-check");
+        async Task<string> NextRun(string crontab)
+        {
+            var result = await ProcessRunner.RunAsync(CronRun.Binary, ["-test", "--next-runs", "1", "--from", "2026-01-01T00:00:00Z", dir.Write("crontab", crontab)],
+                new Dictionary<string, string?> { ["TZ"] = "America/New_York" });
+            Assert.True(result.ExitCode == 0, result.ToString());
+            return result.Stdout.Trim();
+        }
+        Assert.Equal("true:2\t2026-01-01T12:00:00+01:00", await NextRun("CRON_TZ=Europe/Zurich\n0 12 * * * true\n"));
+        Assert.Equal("true:1\t2026-01-01T12:00:00-05:00", await NextRun("0 12 * * * true\n"));
+    }
+
+    [Fact]
     public async Task Cron_tz_Local_is_the_zone_cron_runs_in()
     {
         // Issue 18, defect 8: supercronic accepts CRON_TZ=Local (Go's time.LoadLocation); cron exited 3.
