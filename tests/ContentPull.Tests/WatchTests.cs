@@ -217,23 +217,26 @@ public class WatchTests
             await watcher.LoggedAsync("polling failed");
             Assert.Equal(HttpStatusCode.ServiceUnavailable, (await http.GetAsync($"http://127.0.0.1:{port}/health")).StatusCode);
 
-            // S3 gone for 20 s (a minute behaves the same, with two more retries): polls keep failing (about 100 of
-            // them), each state change is logged once, the pull is retried with backoff.
-            await Task.Delay(TimeSpan.FromSeconds(20));
+            // S3 gone for over a minute: polls keep failing (about 350 of them), each state change is logged once, the
+            // pull is retried with backoff.
+            await Task.Delay(TimeSpan.FromSeconds(70));
             Assert.Equal(1, watcher.Count("polling failed"));
             Assert.Equal(1, watcher.Count("retrying with backoff"));
             var metrics = await http.GetStringAsync($"http://127.0.0.1:{port}/metrics");
             Assert.Contains("content_pull_watch_last_poll_success 0", metrics.Split('\n'));
             Assert.Contains("content_pull_watch_healthy 0", metrics.Split('\n'));
             Assert.True(double.Parse(metrics.Split('\n').Single(l => l.StartsWith("content_pull_watch_polls ", StringComparison.Ordinal)).Split(' ')[1],
-                System.Globalization.CultureInfo.InvariantCulture) >= 50, metrics);
-            // Backoff: 2 s, 4 s, 8 s, 16 s ... 4 attempts in 20 s (the first at the start), at least 3, at most 5.
-            Assert.InRange(watcher.Count("pulling ("), 3, 5);
+                System.Globalization.CultureInfo.InvariantCulture) >= 150, metrics);
+            // Backoff: 2 s, 4 s, 8 s, 16 s, 32 s, 64 s: attempts at 0, 2, 6, 14, 30 and 62 s, the next at 126 s.
+            Assert.InRange(watcher.Count("pulling ("), 5, 7);
             Assert.Equal(0, watcher.Count("pulled "));
 
+            // Back: the first poll that gets an answer retries the pull at once, not at the backoff's next step
+            // (126 s: the 10 s below fail without it).
             await server.StartGatewayAsync();
-            await watcher.LoggedAsync("polling works again");
-            await watcher.LoggedAsync("pulled ", timeout: TimeSpan.FromSeconds(40));
+            await watcher.LoggedAsync("polling works again", timeout: TimeSpan.FromSeconds(30));
+            await watcher.LoggedAsync("pulled ", timeout: TimeSpan.FromSeconds(10));
+            Assert.Equal(1, watcher.Count("pulling (retry, S3 answers again)"));
             box.AssertMirrors(Site);
             Assert.Equal(HttpStatusCode.OK, (await http.GetAsync($"http://127.0.0.1:{port}/health")).StatusCode);
             await watcher.LoggedAsync("pulls succeed again");
