@@ -151,6 +151,8 @@ class Sample:
     rss_kb: int  # peak RSS from /usr/bin/time %M
     cpu: float  # user + system CPU seconds from /usr/bin/time %U %S (less sensitive to a busy machine than wall time)
     requests: int | None = None  # HTTP requests the S3 server logged while the command ran (RequestLog), None if not counted
+    server_cpu: float | None = None  # CPU seconds of the S3 server's daemons while the command ran (CpuMeter), None if not measured
+    proxy_cpu: float | None = None  # CPU seconds of the delay proxy's thread while the command ran (--rtt), None without it
 
 
 class Runner:
@@ -160,6 +162,8 @@ class Runner:
         self.timed_out: list[str] = []
         self._count = 0
         self.requests = requests
+        self.server_cpu: CpuMeter | None = None
+        self.proxy_cpu: CpuMeter | None = None
 
     def run(self, argv: list[str], env: dict[str, str], what: str, check: bool = True) -> subprocess.CompletedProcess:
         result = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
@@ -176,6 +180,8 @@ class Runner:
         timing = self.work / f"time-{self._count}.txt"
         output = self.work / "last-command-output.txt"
         mark = self.requests.mark() if self.requests else None
+        server_before = self.server_cpu.seconds() if self.server_cpu else None
+        proxy_before = self.proxy_cpu.seconds() if self.proxy_cpu else None
         started = time.perf_counter_ns()
         with open(output, "w") as out:
             process = subprocess.Popen(["/usr/bin/time", "-f", "%e %M %U %S", "-o", str(timing), *argv], env=env, stdout=out,
@@ -197,8 +203,10 @@ class Runner:
             log(message)
             self.failures.append(message)
             return None
-        requests = self.requests.since(mark) if self.requests else None
-        return Sample(wall, int(fields[-3]), float(fields[-2]) + float(fields[-1]), requests)
+        requests = self.requests.since(mark) if self.requests else None  # waits for radosgw's log: after it the server is idle
+        server = self.server_cpu.seconds() - server_before if self.server_cpu and server_before is not None else None
+        proxy = self.proxy_cpu.seconds() - proxy_before if self.proxy_cpu and proxy_before is not None else None
+        return Sample(wall, int(fields[-3]), float(fields[-2]) + float(fields[-1]), requests, server, proxy)
 
 
 def tail(text: str, lines: int = 8) -> str:
@@ -264,6 +272,43 @@ def format_rtt(seconds: float) -> str:
     return f"{seconds * 1000:g}ms"
 
 
+class CpuMeter:
+    """
+    User + system CPU seconds of a set of processes or threads, read from /proc (`utime` and `stime` of
+    /proc/PID/stat, or of /proc/self/task/TID/stat for a thread of this process): the S3 server's daemons
+    (scripts/s3-server-start.sh records their pids in STATE_DIR/pids) and the delay proxy's thread. The work a
+    tool makes the server do runs on the same cores as the tool, so it bounds the tool's wall time from below.
+    """
+
+    TICKS = os.sysconf("SC_CLK_TCK")
+
+    def __init__(self, stat_paths: list[Path]):
+        if not stat_paths:
+            raise BenchError("nothing to measure the CPU of")
+        self.paths = stat_paths
+
+    @classmethod
+    def of_server(cls, state: Path) -> "CpuMeter":
+        pids = [line.split()[1] for line in (state / "pids").read_text().splitlines() if len(line.split()) == 2]
+        return cls([Path(f"/proc/{pid}/stat") for pid in pids])
+
+    @classmethod
+    def of_thread(cls, native_id: int) -> "CpuMeter":
+        return cls([Path(f"/proc/self/task/{native_id}/stat")])
+
+    def seconds(self) -> float:
+        total = 0
+        for path in self.paths:
+            try:
+                # The fields after the command name, which is in parentheses and may hold spaces: utime and stime
+                # are fields 14 and 15 of the line, 12 and 13 after ") ".
+                fields = path.read_text().rsplit(") ", 1)[1].split()
+            except (FileNotFoundError, ProcessLookupError):
+                continue  # a daemon that ended (radosgw stopped by a test) counts no more
+            total += int(fields[11]) + int(fields[12])
+        return total / self.TICKS
+
+
 class DelayProxy:
     """
     A user-space stand-in for a network with round-trip time RTT (this kernel has no netem): listens on
@@ -284,6 +329,7 @@ class DelayProxy:
         self.rtt = rtt
         self.port = 0
         self.connections = 0
+        self.native_id = 0  # the thread's id, for CpuMeter.of_thread
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
@@ -303,6 +349,7 @@ class DelayProxy:
         failure: list[BaseException] = []
 
         def run() -> None:
+            self.native_id = threading.get_native_id()
             try:
                 # The wire, not a tool: its delays are timers, so it must wake on time on a busy machine (only
                 # this thread, which sleeps most of the time; needs root, else it runs at the normal priority).
@@ -803,6 +850,15 @@ def fmt(value: float | None, digits: int = 2) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def met_text(met: bool | str | None, console: bool = False, none: str = "n/a") -> str:
+    """A target's verdict: yes / no, `none` when not measured, or the text of a row that judges no target itself."""
+    if isinstance(met, str):
+        return met.replace("**", "") if console else met
+    if met is None:
+        return none
+    return ("met" if met else "MISSED") if console else ("yes" if met else "**no**")
+
+
 def ratio(ours: float | None, theirs: float | None) -> float | None:
     return None if ours is None or not theirs else ours / theirs
 
@@ -811,7 +867,7 @@ class Report:
     def __init__(self, bench: Bench, args: argparse.Namespace, started: datetime.datetime, machine: dict[str, str],
                  versions: dict[str, str], server: str):
         self.b, self.args, self.started, self.machine, self.versions, self.server = bench, args, started, machine, versions, server
-        self.targets: list[tuple[str, str, bool | None]] = []
+        self.targets: list[tuple[str, str, bool | str | None]] = []
 
     def wall(self, group: str, scenario: str, tool: str) -> float | None:
         return median(self.b.results.get((group, scenario, tool)), "wall")
@@ -836,6 +892,12 @@ class Report:
             if any(v is not None for v in values):
                 lines.append(f"| S3 requests, {scenario} | " + " | ".join(fmt(v, 0) for v in values) + " | "
                              + " | ".join(fmt(ratio(values[0], v)) for v in values[1:]) + " |")
+        for attribute, label in (("server_cpu", "S3 server CPU s"), ("proxy_cpu", "delay proxy CPU s")):
+            for scenario in scenarios:
+                values = [median(self.b.results.get((group, scenario, t)), attribute) for t in [ours, *others]]
+                if any(v is not None for v in values):
+                    lines.append(f"| {label}, {scenario} | " + " | ".join(fmt(v, 2) for v in values) + " | "
+                                 + " | ".join(fmt(ratio(values[0], v)) for v in values[1:]) + " |")
         rss = [self.rss(group, "initial", t) for t in [ours, *others]]
         lines.append("| peak RSS, initial (MiB) | " + " | ".join(fmt(r, 1) for r in rss) + " | "
                      + " | ".join(fmt(ratio(rss[0], r)) for r in rss[1:]) + " |")
@@ -854,6 +916,7 @@ class Report:
         if self.args.rtt:
             rtt = format_rtt(self.args.rtt)
             self.target(f"pull initial ≤ 0.25× rclone --transfers 16 at {rtt} RTT", r(w("initial", "content-pull"), w("initial", "rclone-16")), 0.25)
+            self.floor("initial", "content-pull", "rclone-16", 0.25)
             self.target(f"no-change ≤ 0.05× rclone-16 at {rtt} RTT", r(w("no-change", "content-pull"), w("no-change", "rclone-16")), 0.05)
             self.target(f"no-change ≤ 0.2× s3cmd at {rtt} RTT", r(w("no-change", "content-pull"), w("no-change", "s3cmd")), 0.2)
         self.target("pull initial ≤ 0.9× rclone --transfers 16", r(w("initial", "content-pull"), w("initial", "rclone-16")), 0.9)
@@ -874,6 +937,25 @@ class Report:
         idle_kb = number(cron.get("cron_idle_rss_kb_20_jobs"))
         self.target("cron idle RSS, 20 jobs ≤ 15 MB", None if idle_kb is None else idle_kb / 1024, 15, "MiB")
         self.target("cron start lateness p99 ≤ 20 ms", number(cron.get("cron_lateness_ms_p99")), 20, "ms")
+
+    def floor(self, scenario: str, ours: str, theirs: str, limit: float) -> None:
+        """
+        The least wall time this machine allows for our run, as a ratio to theirs: the CPU seconds the S3 server
+        and the delay proxy spent on our run, spread over every core, is time no tool on these cores can go
+        under (even one that costs nothing). Above the target's limit, the target cannot be met on this machine.
+        """
+        samples = self.b.results.get(("pull", scenario, ours))
+        server, proxy = median(samples, "server_cpu"), median(samples, "proxy_cpu")
+        cores = int(self.machine.get("cores") or os.cpu_count() or 1)
+        theirs_wall = self.wall("pull", scenario, theirs)
+        label = (f"the least this machine allows for the target above: (S3 server + delay proxy CPU s of our {scenario} pull) "
+                 f"÷ {cores} cores ÷ {theirs}'s wall time")
+        if server is None or not theirs_wall:
+            self.targets.append((label, "not measured", None))
+            return
+        least = (server + (proxy or 0.0)) / cores / theirs_wall
+        self.targets.append((label, f"{least:.2f}× ({server:.1f} + {proxy or 0.0:.1f} CPU s)",
+                             f"under {limit:g}×: reachable here" if least <= limit else f"**over {limit:g}×: not reachable on this machine**"))
 
     def label(self) -> str:
         """Which generated block of the results file this run rewrites: one per kind of run."""
@@ -931,7 +1013,7 @@ class Report:
                     "the pull targets are judged in a `--server-latency` run; this table is for comparison.", ""]
         out += ["| target | measured | met |", "|---|---:|---|"]
         for label, shown, met in self.targets:
-            out.append(f"| {label} | {shown} | {'n/a' if met is None else ('yes' if met else '**no**')} |")
+            out.append(f"| {label} | {shown} | {met_text(met)} |")
         if b.notes or b.runner.failures:
             out += ["", "### Notes", ""] + [f"- {n}" for n in b.notes] + [f"- FAILED: {f.splitlines()[0]}" for f in b.runner.failures]
         out += ["", end_marker(self.label())]
@@ -954,7 +1036,7 @@ class Report:
         lines.append("binary MB    " + "  ".join(f"{k} {v / 1e6:.2f}" for k, v in self.b.sizes.items()))
         lines.append("cron         " + ("  ".join(f"{k}={v}" for k, v in self.b.cron.items()) if self.b.cron else self.b.cron_note))
         for label, shown, met in self.targets:
-            lines.append(f"target       {label}: {shown} ({'n/a' if met is None else ('met' if met else 'MISSED')})")
+            lines.append(f"target       {label}: {shown} ({met_text(met, console=True)})")
         lines.append(f"trees identical: {'yes' if self.identical() else 'NO'} ({len(self.b.checks)} checks)")
         return "\n".join(lines)
 
@@ -1015,6 +1097,16 @@ class ScaleReport(Report):
         no_change = v("no-change", "content-pull")
         if loopback:
             self.target(f"no-change {at} ≤ 2 s (loopback)", no_change, 2, "s")
+            server, client = v("no-change", "content-pull", "server_cpu"), v("no-change", "content-pull", "cpu")
+            cores = int(self.machine.get("cores") or os.cpu_count() or 1)
+            label = f"the least this machine allows for the target above: (S3 server CPU s + ours) ÷ {cores} cores, and with a client that costs nothing"
+            if server is None or client is None:
+                self.targets.append((label, "not measured", None))
+            else:
+                least, bare = (server + client) / cores, server / cores
+                verdict = ("reachable here" if least <= 2 else
+                           "**not reachable with this client's CPU**" if bare <= 2 else "**not reachable by any client on this machine**")
+                self.targets.append((label, f"{least:.2f} s and {bare:.2f} s ({server:.2f} + {client:.2f} CPU s)", verdict))
         rss = v("no-change", "content-pull", "rss_kb")
         self.target(f"no-change {at}: peak RSS ≤ 100 MiB", rss, 100, "MiB")
         self.target(f"no-change {at}: peak RSS ≤ 0.5× rclone-16's", ratio(rss, v("no-change", "rclone-16", "rss_kb")), 0.5)
@@ -1045,7 +1137,8 @@ class ScaleReport(Report):
                 "radosgw logged while the tool ran (one `beast:` access line each).",
                 ""]
         tools = self.tools()
-        out += ["### Scale: every run", "", "| scenario | tool | objects | wall s | CPU s | peak RSS MiB | S3 requests | wall ÷ content-pull's |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+        out += ["### Scale: every run", "", "| scenario | tool | objects | wall s | CPU s | peak RSS MiB | S3 requests | S3 server CPU s | wall ÷ content-pull's |",
+                "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
         for scenario in self.SCENARIOS:
             for tool in tools:
                 for n in a.sizes:
@@ -1053,6 +1146,7 @@ class ScaleReport(Report):
                     requests = self.value(n, scenario, tool, "requests")
                     out.append(f"| {scenario} | {tool} | {n:,} | {fmt(wall, 3) if wall is not None else 'not measured'} | {fmt(self.value(n, scenario, tool, 'cpu'), 2)} | "
                                f"{fmt(self.value(n, scenario, tool, 'rss_kb'), 1)} | {'n/a' if requests is None else f'{requests:,.0f}'} | "
+                               f"{fmt(self.value(n, scenario, tool, 'server_cpu'), 2)} | "
                                f"{fmt(ratio(wall, self.value(n, scenario, 'content-pull', 'wall')))} |")
         pairs = [(low, high) for low, high, _ in slopes({n: 0.0 for n in a.sizes})]
         heads = [f"{low:,}→{high:,}" for low, high in pairs]
@@ -1068,7 +1162,7 @@ class ScaleReport(Report):
                 out.append(f"| {scenario} | {tool} | " + " | ".join(cells) + " |")
         out += ["", "### Targets (ratios: ours ÷ theirs, same run)", "", "| target | measured | met |", "|---|---:|---|"]
         for label, shown, met in self.targets:
-            out.append(f"| {label} | {shown} | {'not measured' if met is None else ('yes' if met else '**no**')} |")
+            out.append(f"| {label} | {shown} | {met_text(met, none='not measured')} |")
         out.append(f"| trees byte-identical after every run | {len(b.checks)} checks | {'yes' if self.identical() else '**no**'} |")
         notes = b.notes + [f"not measured: {t}" for t in b.runner.timed_out] + [f"FAILED: {f.splitlines()[0]}" for f in b.runner.failures]
         if notes:
@@ -1084,7 +1178,7 @@ class ScaleReport(Report):
                     lines.append(f"{scenario if attribute == 'wall' else '':<12}{tool if attribute == 'wall' else '':<14}"
                                  + "".join(f"{fmt(self.value(n, scenario, tool, attribute), digits):>12}" for n in self.args.sizes) + f"   {attribute}")
         for label, shown, met in self.targets:
-            lines.append(f"target       {label}: {shown} ({'not measured' if met is None else ('met' if met else 'MISSED')})")
+            lines.append(f"target       {label}: {shown} ({met_text(met, console=True, none='not measured')})")
         lines.append(f"trees identical: {'yes' if self.identical() else 'NO'} ({len(self.b.checks)} checks)")
         return "\n".join(lines)
 
@@ -1239,6 +1333,9 @@ def main() -> int:
         s3 = S3(Path(env_file), work / "conf", proxy.endpoint if proxy else None)
         bench = Bench(args, work, s3)
         bench.runner.requests = RequestLog(server_state / "log" / "client.rgw.log")
+        bench.runner.server_cpu = CpuMeter.of_server(server_state)
+        if proxy:
+            bench.runner.proxy_cpu = CpuMeter.of_thread(proxy.native_id)
         if args.scale:
             bench.run_scale()
             report_kind = ScaleReport

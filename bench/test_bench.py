@@ -7,6 +7,7 @@ import argparse
 import datetime
 import os
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -110,6 +111,88 @@ class RequestLogTests(unittest.TestCase):
             self.assertEqual(0, bench.RequestLog(Path(d) / "missing").since(0, settle=0.01))
 
 
+class CpuMeterTests(unittest.TestCase):
+    def test_counts_the_cpu_a_process_spends_and_not_the_time_it_sleeps(self):
+        with tempfile.TemporaryDirectory() as d:
+            busy = subprocess.Popen([sys.executable, "-c", "import time\nend = time.process_time() + 0.4\nwhile time.process_time() < end: pass\ntime.sleep(30)"])
+            idle = subprocess.Popen(["sleep", "30"])
+            try:
+                (Path(d) / "pids").write_text(f"mon {busy.pid}\nosd {idle.pid}\ngone 999999999\n")
+                meter = bench.CpuMeter.of_server(Path(d))
+                self.assertEqual(3, len(meter.paths))
+                deadline = time.monotonic() + 10
+                while meter.seconds() < 0.4 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                self.assertGreaterEqual(meter.seconds(), 0.39)  # the busy loop's 0.4 s, counted in clock ticks
+                self.assertLess(meter.seconds(), 1.5)
+                only_idle = bench.CpuMeter([Path(f"/proc/{idle.pid}/stat")])
+                self.assertLess(only_idle.seconds(), 0.05)
+            finally:
+                busy.kill()
+                idle.kill()
+                busy.wait()
+                idle.wait()
+
+    def test_a_thread_of_this_process_is_measured_alone(self):
+        ids, stop = [], threading.Event()
+
+        def spin():
+            ids.append(threading.get_native_id())
+            end = time.thread_time() + 0.3
+            while time.thread_time() < end:
+                pass
+            stop.wait(10)
+
+        worker = threading.Thread(target=spin, daemon=True)
+        worker.start()
+        try:
+            deadline = time.monotonic() + 10
+            while not ids and time.monotonic() < deadline:
+                time.sleep(0.01)
+            meter = bench.CpuMeter.of_thread(ids[0])
+            while meter.seconds() < 0.3 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.assertGreaterEqual(meter.seconds(), 0.29)
+            self.assertLess(meter.seconds(), 1.0)
+        finally:
+            stop.set()
+            worker.join(10)
+
+    def test_nothing_to_measure_is_an_error(self):
+        with self.assertRaises(bench.BenchError):
+            bench.CpuMeter([])
+
+
+class FloorTests(unittest.TestCase):
+    """The rows that say whether a target can be reached on this machine at all (the server's CPU shares its cores)."""
+
+    machine = {"cpu": "cpu", "cores": "2", "memory": "24 GB", "kernel": "6", "load_start": "1", "load_end": "2"}
+
+    def pull_report(self, server_cpu, proxy_cpu):
+        results = {("pull", "initial", "content-pull"): [bench.Sample(8.0, 40 * 1024, 3.6, 5006, server_cpu, proxy_cpu)],
+                   ("pull", "initial", "rclone-16"): [bench.Sample(12.0, 97 * 1024, 5.7, 5061, 9.0, 2.5)]}
+        args = SimpleNamespace(rtt=0.02, only=["pull"], server_latency=False, quick=False)
+        b = SimpleNamespace(results=results, startup={}, sizes={}, cron=None)
+        report = bench.Report(b, args, datetime.datetime(2026, 12, 8), self.machine, {}, "server")
+        report.evaluate_targets()
+        return next(t for t in report.targets if t[0].startswith("the least this machine allows"))
+
+    def test_a_server_that_needs_more_than_the_target_leaves_on_these_cores_makes_it_unreachable(self):
+        label, shown, verdict = self.pull_report(8.0, 2.5)  # (8.0 + 2.5) / 2 cores = 5.25 s = 0.44× of 12 s
+        self.assertIn("rclone-16's wall time", label)
+        self.assertEqual("0.44× (8.0 + 2.5 CPU s)", shown)
+        self.assertEqual("**over 0.25×: not reachable on this machine**", verdict)
+        self.assertEqual("over 0.25×: not reachable on this machine", bench.met_text(verdict, console=True))
+
+    def test_a_server_that_leaves_room_keeps_the_target_reachable(self):
+        _, shown, verdict = self.pull_report(4.0, 1.0)  # 2.5 s = 0.21× of 12 s
+        self.assertEqual("0.21× (4.0 + 1.0 CPU s)", shown)
+        self.assertEqual("under 0.25×: reachable here", verdict)
+
+    def test_without_the_server_cpu_the_floor_is_not_measured(self):
+        self.assertEqual("not measured", self.pull_report(None, None)[1])
+
+
 class SlopeTests(unittest.TestCase):
     def test_a_linear_cost_has_equal_slopes_and_a_step_of_one(self):
         cost = {n: 0.05 + n * 1e-5 for n in (1000, 10000, 100000)}  # 50 ms fixed + 10 ms per 1,000 objects
@@ -164,6 +247,16 @@ class ScaleReportTests(unittest.TestCase):
         self.assertIn("not measured: scale 100000 initial s3cmd: stopped after 900 s", text)
         self.assertIn("| 1% changed | content-pull | 1,000 | not measured |", text)
         self.assertIn("no-change: 3 rounds, sizes and tools interleaved, medians", text)
+        # The sample has no server CPU: the floor row says so instead of a number.
+        self.assertIn("| the least this machine allows for the target above: (S3 server CPU s + ours) ÷ 2 cores, and with a client that costs nothing | not measured | not measured |", text)
+
+    def test_the_floor_of_the_2_second_target_tells_a_slow_client_from_a_slow_server(self):
+        def floor(server_cpu, client_cpu):
+            results = {(f"scale {n}", "no-change", "content-pull"): [bench.Sample(3.0, 90 * 1024, client_cpu, 101, server_cpu)] for n in (1000, 10000, 100000)}
+            return next(t for t in self.report(results).targets if t[0].startswith("the least"))[1:]
+        self.assertEqual(("2.50 s and 1.50 s (3.00 + 2.00 CPU s)", "**not reachable with this client's CPU**"), floor(3.0, 2.0))
+        self.assertEqual(("2.75 s and 2.25 s (4.50 + 1.00 CPU s)", "**not reachable by any client on this machine**"), floor(4.5, 1.0))
+        self.assertEqual(("1.75 s and 1.25 s (2.50 + 1.00 CPU s)", "reachable here"), floor(2.5, 1.0))
 
     def test_a_superlinear_no_change_run_misses_the_flat_target(self):
         results = {(f"scale {n}", "no-change", "content-pull"): self.sample((n / 1000) ** 2 * 1e-4, cpu=(n / 1000) ** 2 * 1e-4) for n in (1000, 10000, 100000)}
