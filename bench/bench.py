@@ -204,8 +204,8 @@ class Runner:
             self.failures.append(message)
             return None
         requests = self.requests.since(mark) if self.requests else None  # waits for radosgw's log: after it the server is idle
-        server = self.server_cpu.seconds() - server_before if self.server_cpu and server_before is not None else None
-        proxy = self.proxy_cpu.seconds() - proxy_before if self.proxy_cpu and proxy_before is not None else None
+        server = self.server_cpu.seconds() - server_before if self.server_cpu else None
+        proxy = self.proxy_cpu.seconds() - proxy_before if self.proxy_cpu else None
         return Sample(wall, int(fields[-3]), float(fields[-2]) + float(fields[-1]), requests, server, proxy)
 
 
@@ -887,16 +887,12 @@ class Report:
                 values = [measure(group, scenario, t) for t in [ours, *others]]
                 ratios = [ratio(values[0], v) for v in values[1:]]
                 lines.append(f"| {label}{scenario} | " + " | ".join(fmt(v, 3) for v in values) + " | " + " | ".join(fmt(r) for r in ratios) + " |")
-        for scenario in scenarios:
-            values = [median(self.b.results.get((group, scenario, t)), "requests") for t in [ours, *others]]
-            if any(v is not None for v in values):
-                lines.append(f"| S3 requests, {scenario} | " + " | ".join(fmt(v, 0) for v in values) + " | "
-                             + " | ".join(fmt(ratio(values[0], v)) for v in values[1:]) + " |")
-        for attribute, label in (("server_cpu", "S3 server CPU s"), ("proxy_cpu", "delay proxy CPU s")):
+        # Rows only where something was counted: requests and the server's CPU with a server log and pids, the proxy's with --rtt.
+        for attribute, label, digits in (("requests", "S3 requests", 0), ("server_cpu", "S3 server CPU s", 2), ("proxy_cpu", "delay proxy CPU s", 2)):
             for scenario in scenarios:
                 values = [median(self.b.results.get((group, scenario, t)), attribute) for t in [ours, *others]]
                 if any(v is not None for v in values):
-                    lines.append(f"| {label}, {scenario} | " + " | ".join(fmt(v, 2) for v in values) + " | "
+                    lines.append(f"| {label}, {scenario} | " + " | ".join(fmt(v, digits) for v in values) + " | "
                                  + " | ".join(fmt(ratio(values[0], v)) for v in values[1:]) + " |")
         rss = [self.rss(group, "initial", t) for t in [ours, *others]]
         lines.append("| peak RSS, initial (MiB) | " + " | ".join(fmt(r, 1) for r in rss) + " | "
@@ -938,6 +934,10 @@ class Report:
         self.target("cron idle RSS, 20 jobs ≤ 15 MB", None if idle_kb is None else idle_kb / 1024, 15, "MiB")
         self.target("cron start lateness p99 ≤ 20 ms", number(cron.get("cron_lateness_ms_p99")), 20, "ms")
 
+    def cores(self) -> int:
+        """The cores the server, the proxy and the tools shared: what the floor rows spread their CPU seconds over."""
+        return int(self.machine.get("cores") or os.cpu_count() or 1)
+
     def floor(self, scenario: str, ours: str, theirs: str, limit: float) -> None:
         """
         The least wall time this machine allows for our run, as a ratio to theirs: the CPU seconds the S3 server
@@ -946,7 +946,7 @@ class Report:
         """
         samples = self.b.results.get(("pull", scenario, ours))
         server, proxy = median(samples, "server_cpu"), median(samples, "proxy_cpu")
-        cores = int(self.machine.get("cores") or os.cpu_count() or 1)
+        cores = self.cores()
         theirs_wall = self.wall("pull", scenario, theirs)
         label = (f"the least this machine allows for the target above: (S3 server + delay proxy CPU s of our {scenario} pull) "
                  f"÷ {cores} cores ÷ {theirs}'s wall time")
@@ -1098,7 +1098,7 @@ class ScaleReport(Report):
         if loopback:
             self.target(f"no-change {at} ≤ 2 s (loopback)", no_change, 2, "s")
             server, client = v("no-change", "content-pull", "server_cpu"), v("no-change", "content-pull", "cpu")
-            cores = int(self.machine.get("cores") or os.cpu_count() or 1)
+            cores = self.cores()
             label = f"the least this machine allows for the target above: (S3 server CPU s + ours) ÷ {cores} cores, and with a client that costs nothing"
             if server is None or client is None:
                 self.targets.append((label, "not measured", None))

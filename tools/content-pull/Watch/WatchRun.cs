@@ -36,9 +36,6 @@ public sealed class WatchRun(ContentPullOptions options, WatchOptions watch, Too
     private long _pulls, _polls, _pollFailures;
     private double _lastPollSeconds, _lastPollSuccess;
     private string? _pollState;
-
-    /// <summary>Set when a poll succeeds after failed ones: S3 is back, so a failed pull is retried now, not at its backoff.</summary>
-    private bool _pollRecovered;
     private DateTimeOffset _metricsWritten = DateTimeOffset.MinValue;
     private long _lastPollStarted;
     private DeployEndpoints? _endpoints;
@@ -131,10 +128,11 @@ public sealed class WatchRun(ContentPullOptions options, WatchOptions watch, Too
             if (now >= nextPoll || reason is not null || hinted)
             {
                 // Poll before pulling too, so that the pull's manifest is the one whose ETag is remembered.
+                var pollsFailed = _pollState is not null;
                 var (polled, changed) = await PollAsync(store, key, etag).ConfigureAwait(false);
                 nextPoll = DateTimeOffset.UtcNow + watch.Poll;
-                if (_pollRecovered && retryAt is not null) reason ??= "retry, S3 answers again";
-                _pollRecovered = false;
+                // S3 answers again after failed polls: a failed pull is retried now, not at its next backoff step.
+                if (pollsFailed && _pollState is null && retryAt is not null) reason ??= "retry, S3 answers again";
                 if (changed)
                 {
                     etag = polled;
@@ -190,11 +188,7 @@ public sealed class WatchRun(ContentPullOptions options, WatchOptions watch, Too
     {
         _lastPollSuccess = error is null ? 1 : 0;
         if (error == _pollState) return;
-        if (error is null)
-        {
-            _log.Information("polling works again");
-            _pollRecovered = true;
-        }
+        if (error is null) _log.Information("polling works again");
         else _log.Warning("polling failed: {Error} (logged again only when this changes)", error);
         _pollState = error;
     }
